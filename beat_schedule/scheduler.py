@@ -1,0 +1,129 @@
+"""A Celery beat scheduler driven by the catalog's schedule in Redis.
+
+Each tick takes the objects whose due time has passed (a sorted set scored by epoch seconds), claims
+their enqueue guards, sends a task for each claimed one and moves every due object one interval on
+(±jitter). Objects whose guard was already set are moved on without a new task: their previous task
+is still queued, so a backlog never piles up copies. Applying, changing, suspending or deleting an
+object edits the sorted set directly, so beat never needs a restart.
+
+Several beats may run: a leader lock in Redis lets one schedule while the others stand by.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import secrets
+import time
+from typing import Any
+
+from celery.beat import Scheduler
+
+from gitops_tasks.objects.model import ObjectRef
+from gitops_tasks.settings import Settings
+from gitops_tasks.store import EnqueueGuard, Keys, connect
+from gitops_tasks.tasks.enqueue import send
+
+log = logging.getLogger(__name__)
+
+#: Most due objects handled in one pass (the tick loops until none are due).
+DEFAULT_BATCH = 500
+#: Lifetime of the leader lock; the leader renews it every tick.
+DEFAULT_LEADER_TTL_S = 15.0
+
+# KEYS[1] leader key; ARGV[1] our token; ARGV[2] ttl ms. Returns 1 if we lead (now or already).
+_LEAD = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+class CatalogScheduler(Scheduler):
+    """``celery beat -S beat_schedule.scheduler:CatalogScheduler``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._settings: Settings = kwargs.pop("settings", None) or Settings.from_env()
+        self._client = connect(self._settings)
+        self._keys = Keys(self._settings.key_prefix)
+        self._guard = EnqueueGuard(self._client, self._keys, ttl_s=self._settings.enqueue_guard_ttl_s)
+        self._token = secrets.token_hex(8)
+        self._lead = self._client.register_script(_LEAD)
+        self._rng = random.Random()  # noqa: S311 - jitter
+        self.sent = 0
+        super().__init__(*args, **kwargs)
+
+    def setup_schedule(self) -> None:
+        self.data = {}
+
+    @property
+    def schedule(self) -> dict[str, Any]:
+        return self.data
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        tick_s = self._settings.beat_tick_s
+        if not self._lead(keys=[self._keys.beat_leader], args=[self._token, int(DEFAULT_LEADER_TTL_S * 1000)]):
+            return min(DEFAULT_LEADER_TTL_S / 3, 5.0)
+        while self._dispatch_due() >= DEFAULT_BATCH:
+            pass
+        upcoming = self._client.zrange(self._keys.schedule, 0, 0, withscores=True)
+        if not upcoming:
+            return tick_s
+        return max(0.0, min(tick_s, upcoming[0][1] - time.time()))
+
+    def _dispatch_due(self) -> int:
+        now = time.time()
+        due = self._client.zrangebyscore(self._keys.schedule, "-inf", now, start=0, num=DEFAULT_BATCH, withscores=True)
+        if not due:
+            return 0
+        object_keys = [key for key, _score in due]
+        metas = self._client.hmget(self._keys.schedule_meta, object_keys)
+        claims = self._guard.claim_many(object_keys)
+        next_scores: dict[str, float] = {}
+        with self.app.producer_or_acquire() as producer:
+            for (key, due_at), meta_raw, claimed in zip(due, metas, claims, strict=True):
+                if meta_raw is None:
+                    continue
+                meta = json.loads(meta_raw)
+                interval = float(meta["interval_s"])
+                next_scores[key] = now + interval * (1 + self._rng.uniform(-self._settings.jitter, self._settings.jitter))
+                if not claimed:
+                    continue
+                try:
+                    send(
+                        self.app,
+                        ObjectRef.parse(key),
+                        task=meta["task"],
+                        queue=meta["queue"],
+                        timeout_s=float(meta["timeout_s"]),
+                        reason="schedule",
+                        due=due_at,
+                        producer=producer,
+                    )
+                    self.sent += 1
+                except Exception:
+                    log.exception("could not enqueue %s; will retry next tick", key)
+                    self._guard.release(key)
+                    next_scores[key] = now + 1.0
+        if next_scores:
+            self._client.zadd(self._keys.schedule, next_scores, xx=True)
+        return len(due)
+
+    def sync(self) -> None:
+        """Nothing to persist: the schedule lives in Redis."""
+
+    def close(self) -> None:
+        self._client.delete(self._keys.beat_leader) if self._client.get(self._keys.beat_leader) == self._token else None
+        super().close()
+
+    @property
+    def info(self) -> str:
+        return f"    . catalog schedule -> {self._keys.schedule} (redis)"

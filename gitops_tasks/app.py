@@ -1,0 +1,68 @@
+"""The Celery app and its configuration: the only place settings meet Celery (DESIGN §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
+
+from gitops_tasks import tasknames
+from gitops_tasks.redact import RedactingFilter
+from gitops_tasks.settings import Settings
+
+#: Extra seconds between the soft time limit (spec.timeout) and the hard kill.
+DEFAULT_HARD_LIMIT_GRACE_S = 30
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings that matter for correctness; see DESIGN §4."""
+    redis_url = settings.effective_redis_url()
+    return {
+        "broker_url": settings.effective_broker_url(),
+        "result_backend": redis_url,
+        "result_expires": 3600,
+        "task_ignore_result": True,
+        # JSON only: never pickle.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "event_serializer": "json",
+        # A killed worker's task goes back to the queue and another worker completes it.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        "broker_connection_retry_on_startup": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Flower sees every task.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_track_started": True,
+        "task_default_queue": "priority",
+        "task_routes": {tasknames.GIT_POLL: {"queue": "git"}, tasknames.RECONCILE: {"queue": "priority"}},
+        "worker_hijack_root_logger": True,
+        "beat_max_loop_interval": 5,
+    }
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    settings = settings or Settings.from_env()
+    celery_app = Celery("gitops_tasks", set_as_current=True)
+    celery_app.conf.update(celery_config(settings))
+    celery_app.conf.gitops_settings = settings
+    import gitops_tasks.tasks  # noqa: F401 - registers the shared tasks on this app
+
+    return celery_app
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_logs(logger: Any, **_: Any) -> None:
+    for handler in logger.handlers:
+        handler.addFilter(RedactingFilter())
+
+
+app = make_app()

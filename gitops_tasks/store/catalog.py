@@ -1,0 +1,142 @@
+"""The catalog: declared objects in Redis, applied all or nothing, with their schedule entries."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from gitops_tasks.objects.model import Object, ObjectRef
+from gitops_tasks.store.keys import Keys
+
+#: Builds the schedule metadata for an object, or None when its kind is not scheduled.
+EntryFactory = Callable[[Object], "dict[str, Any] | None"]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one apply did to one object: ``created``, ``configured`` or ``unchanged``."""
+
+    ref: ObjectRef
+    action: str
+    generation: int
+
+
+class Catalog:
+    """Declared objects stored as JSON in one hash, plus their entries in the schedule."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+
+    def get(self, ref: ObjectRef) -> Object | None:
+        raw = self.client.hget(self.keys.catalog, ref.key)
+        return Object.from_json(raw) if raw else None
+
+    def all(self) -> list[Object]:
+        return [Object.from_json(raw) for raw in self.client.hvals(self.keys.catalog)]
+
+    def iter_kind(self, kind: str | None = None, namespace: str | None = None) -> Iterator[Object]:
+        for key, raw in self.client.hscan_iter(self.keys.catalog, count=1000):
+            ref = ObjectRef.parse(key)
+            if (kind is None or ref.kind == kind) and (namespace is None or ref.namespace == namespace):
+                yield Object.from_json(raw)
+
+    def apply(
+        self,
+        objects: Iterable[Object],
+        *,
+        entry_for: EntryFactory,
+        now: float | None = None,
+        dry_run: bool = False,
+    ) -> list[Applied]:
+        """Store every object in one transaction (all or nothing).
+
+        A new object or a changed spec bumps ``metadata.generation`` and makes the object due at
+        once; an unchanged one keeps its place in the schedule. Suspended objects leave the
+        schedule. Returns what happened to each object; with ``dry_run`` nothing is written.
+        """
+        objects = list(objects)
+        now = time.time() if now is None else now
+        while True:
+            with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(self.keys.catalog)
+                    existing = pipe.hmget(self.keys.catalog, [o.ref.key for o in objects]) if objects else []
+                    results = [_compare(obj, old) for obj, old in zip(objects, existing, strict=True)]
+                    if dry_run:
+                        pipe.unwatch()
+                        return results
+                    pipe.multi()
+                    for obj, applied in zip(objects, results, strict=True):
+                        obj.metadata["generation"] = applied.generation
+                        pipe.hset(self.keys.catalog, obj.ref.key, obj.to_json())
+                        self._write_entry(pipe, obj, entry_for(obj), due_now=applied.action != "unchanged", now=now)
+                    pipe.execute()
+                    return results
+                except redis.WatchError:
+                    continue
+
+    def _write_entry(
+        self, pipe: Any, obj: Object, entry: dict[str, Any] | None, *, due_now: bool, now: float
+    ) -> None:
+        key = obj.ref.key
+        if entry is None or obj.suspended:
+            pipe.zrem(self.keys.schedule, key)
+            if entry is None:
+                pipe.hdel(self.keys.schedule_meta, key)
+            else:
+                pipe.hset(self.keys.schedule_meta, key, json.dumps(entry))
+            return
+        pipe.hset(self.keys.schedule_meta, key, json.dumps(entry))
+        if due_now:
+            pipe.zadd(self.keys.schedule, {key: now})
+        else:
+            pipe.zadd(self.keys.schedule, {key: now}, nx=True)
+
+    def delete(self, ref: ObjectRef) -> bool:
+        """Remove an object, its schedule entry, status and pending request. False if absent."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hdel(self.keys.catalog, ref.key)
+            pipe.zrem(self.keys.schedule, ref.key)
+            pipe.hdel(self.keys.schedule_meta, ref.key)
+            pipe.hdel(self.keys.status, ref.key)
+            pipe.hdel(self.keys.requests, ref.key)
+            pipe.delete(self.keys.guard(ref.key))
+            removed = pipe.execute()[0]
+        return bool(removed)
+
+    def set_suspended(self, ref: ObjectRef, suspended: bool, *, entry_for: EntryFactory) -> Object:
+        """Flip ``spec.suspend`` (as ``flux suspend``/``resume`` do). Raises KeyError if absent."""
+        obj = self.get(ref)
+        if obj is None:
+            raise KeyError(str(ref))
+        if suspended:
+            obj.spec["suspend"] = True
+        else:
+            obj.spec.pop("suspend", None)
+        self.apply([obj], entry_for=entry_for)
+        return obj
+
+    def next_run(self, refs: list[ObjectRef]) -> list[float | None]:
+        if not refs:
+            return []
+        return list(self.client.zmscore(self.keys.schedule, [r.key for r in refs]))
+
+
+def _compare(obj: Object, old_raw: str | None) -> Applied:
+    if old_raw is None:
+        return Applied(obj.ref, "created", 1)
+    old = Object.from_json(old_raw)
+    generation = int(old.metadata.get("generation", 1))
+    if old.spec_fingerprint() == obj.spec_fingerprint():
+        same_meta = (old.metadata.get("labels"), old.metadata.get("annotations")) == (
+            obj.metadata.get("labels"),
+            obj.metadata.get("annotations"),
+        )
+        return Applied(obj.ref, "unchanged" if same_meta else "configured", generation)
+    return Applied(obj.ref, "configured", generation + 1)

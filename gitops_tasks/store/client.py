@@ -1,0 +1,17 @@
+"""Connecting to Redis."""
+
+from __future__ import annotations
+
+import redis
+
+from gitops_tasks.settings import Settings
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """A Redis client for the configured (or embedded) Redis, answering ``str`` values."""
+    return redis.Redis.from_url(
+        settings.effective_redis_url(),
+        decode_responses=True,
+        health_check_interval=30,
+        socket_keepalive=True,
+    )

@@ -1,0 +1,61 @@
+"""Every Redis key this project writes, in one place (all under one configurable prefix)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names under ``prefix`` (default ``gt:``)."""
+
+    prefix: str = "gt:"
+
+    @property
+    def catalog(self) -> str:
+        """Hash: object key (``Kind/ns/name``) → object JSON."""
+        return f"{self.prefix}catalog"
+
+    @property
+    def schedule(self) -> str:
+        """Sorted set: object key → epoch seconds when it is next due."""
+        return f"{self.prefix}schedule"
+
+    @property
+    def schedule_meta(self) -> str:
+        """Hash: object key → JSON {task, queue, interval_s, timeout_s} beat needs to enqueue it."""
+        return f"{self.prefix}schedule:meta"
+
+    @property
+    def status(self) -> str:
+        """Hash: object key → status JSON."""
+        return f"{self.prefix}status"
+
+    @property
+    def requests(self) -> str:
+        """Hash: object key → token of the latest ``reconcile`` request (Flux's requestedAt)."""
+        return f"{self.prefix}requests"
+
+    @property
+    def events(self) -> str:
+        """Capped stream of events."""
+        return f"{self.prefix}events"
+
+    @property
+    def beat_leader(self) -> str:
+        """String: the beat instance currently scheduling (others stand by)."""
+        return f"{self.prefix}beat:leader"
+
+    def guard(self, object_key: str) -> str:
+        """String with TTL: set while a task for the object is queued (at most one queued)."""
+        return f"{self.prefix}guard:{object_key}"
+
+    def run_lock(self, object_key: str) -> str:
+        """String with TTL: held while a task for the object runs (at most one running)."""
+        return f"{self.prefix}lock:{object_key}"
+
+    def branch_lock(self, url: str, branch: str) -> str:
+        """String with TTL: serialises writes to one git branch."""
+        digest = hashlib.sha256(f"{url}\0{branch}".encode()).hexdigest()[:24]
+        return f"{self.prefix}lock:branch:{digest}"

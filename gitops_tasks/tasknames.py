@@ -1,0 +1,18 @@
+"""Stable Celery task names: other systems call these by name, so they never change.
+
+Every reconcile task takes the same JSON keyword arguments: ``kind``, ``namespace``, ``name`` and an
+optional ``reason`` (``schedule``, ``manual``, ``dependency``, ``webhook``...). Never secrets, never specs.
+"""
+
+from __future__ import annotations
+
+#: Poll one GitRepository.
+GIT_POLL = "gitops.git.poll"
+#: Reconcile any kind now (dispatches on ``kind``); what ``gitops-tasks reconcile`` sends.
+RECONCILE = "gitops.reconcile"
+
+#: Kind → the task that reconciles it on a schedule. Kinds absent here load and validate but have
+#: no reconciler yet (they are not scheduled).
+TASK_BY_KIND: dict[str, str] = {
+    "GitRepository": GIT_POLL,
+}

@@ -1,0 +1,65 @@
+"""Per-process handles (settings, Redis, stores) shared by every task in a worker."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+
+import redis
+
+from gitops_tasks.settings import Settings
+from gitops_tasks.store import Catalog, EnqueueGuard, EventLog, Keys, StatusStore, connect
+
+
+@dataclass
+class Context:
+    settings: Settings
+
+    @cached_property
+    def client(self) -> redis.Redis:
+        return connect(self.settings)
+
+    @cached_property
+    def keys(self) -> Keys:
+        return Keys(self.settings.key_prefix)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return Catalog(self.client, self.keys)
+
+    @cached_property
+    def status(self) -> StatusStore:
+        return StatusStore(self.client, self.keys)
+
+    @cached_property
+    def events(self) -> EventLog:
+        return EventLog(self.client, self.keys, maxlen=self.settings.events_maxlen)
+
+    @cached_property
+    def guard(self) -> EnqueueGuard:
+        return EnqueueGuard(self.client, self.keys, ttl_s=self.settings.enqueue_guard_ttl_s)
+
+    @property
+    def owner(self) -> str:
+        return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+_lock = threading.Lock()
+_context: Context | None = None
+_pid = 0
+
+
+def context() -> Context:
+    """The process-wide :class:`Context` (rebuilt after a fork, since sockets do not survive it)."""
+    global _context, _pid
+    with _lock:
+        if _context is None or _pid != os.getpid():
+            from celery import current_app
+
+            settings = getattr(current_app.conf, "gitops_settings", None) or Settings.from_env()
+            _context = Context(settings)
+            _pid = os.getpid()
+        return _context

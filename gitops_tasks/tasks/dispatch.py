@@ -1,0 +1,37 @@
+"""Kind → reconciler, and the generic ``gitops.reconcile`` task other systems can call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, shared_task
+
+from gitops_tasks import tasknames
+from gitops_tasks.objects.model import ObjectRef
+from gitops_tasks.tasks import runner
+from gitops_tasks.tasks.context import context
+from gitops_tasks.tasks.enqueue import enqueue
+from gitops_tasks.tasks.git import reconcile_git_repository
+
+RECONCILERS: dict[str, runner.Reconciler] = {
+    "GitRepository": reconcile_git_repository,
+}
+
+
+def run_kind(app: Celery, kind: str, namespace: str, name: str, *, reason: str) -> dict[str, Any]:
+    ref = ObjectRef(kind, namespace, name)
+    reconciler = RECONCILERS.get(kind)
+    if reconciler is None:
+        return {"result": "unsupported", "message": f"kind {kind} has no reconciler in this version"}
+    ctx = context()
+
+    def enqueue_dependent(dependent: ObjectRef) -> bool:
+        return enqueue(app, ctx.guard, ctx.keys, dependent, reason=f"dependency {ref}")
+
+    return runner.run(ref, reason=reason, ctx=ctx, reconciler=reconciler, enqueue_dependent=enqueue_dependent)
+
+
+@shared_task(name=tasknames.RECONCILE, bind=True, ignore_result=False)
+def reconcile(self: Any, kind: str, namespace: str = "default", name: str = "", reason: str = "manual") -> dict[str, Any]:
+    """Reconcile any object now (what ``gitops-tasks reconcile`` and webhooks send)."""
+    return run_kind(self.app, kind, namespace, name, reason=reason)

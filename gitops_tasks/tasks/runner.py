@@ -1,0 +1,130 @@
+"""One reconcile of one object: guard → lock → reconcile → status, events, next run, dependents.
+
+The sequence is the same for every kind; the kind's concern only returns an :class:`Outcome`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from gitops_tasks.objects import dependents_of, interval_s
+from gitops_tasks.objects.model import Object, ObjectRef
+from gitops_tasks.objects.outcome import Outcome
+from gitops_tasks.redact import redact
+from gitops_tasks.store.locks import RunLock
+from gitops_tasks.store.summary import condition, next_delay_s, reconciling, summarise
+from gitops_tasks.tasks.context import Context
+
+log = logging.getLogger(__name__)
+
+Reconciler = Callable[[Object, dict[str, Any], Context], Outcome]
+
+
+def run(
+    ref: ObjectRef,
+    *,
+    reason: str,
+    ctx: Context,
+    reconciler: Reconciler,
+    enqueue_dependent: Callable[[ObjectRef], bool],
+) -> dict[str, Any]:
+    """Reconcile ``ref`` once and return a JSON summary (the task's result)."""
+    ctx.guard.release(ref.key)  # this copy is running now; one more may be queued
+    obj = ctx.catalog.get(ref)
+    if obj is None:
+        return {"result": "gone", "message": f"{ref} is not in the catalog"}
+    if obj.suspended and reason == "schedule":
+        return {"result": "suspended", "message": f"{ref} is suspended"}
+    lock = RunLock(ctx.client, ctx.keys.run_lock(ref.key), ttl_s=ctx.settings.run_lock_ttl_s, owner=ctx.owner)
+    if not lock.acquire():
+        _schedule_in(ctx, ref, ctx.settings.wait_retry_s)
+        return {"result": "waiting", "reason": "LockHeld", "message": f"{ref} is being reconciled elsewhere"}
+    try:
+        return _reconcile_locked(obj, reason=reason, ctx=ctx, reconciler=reconciler, enqueue_dependent=enqueue_dependent)
+    finally:
+        lock.release()
+
+
+def _reconcile_locked(
+    obj: Object,
+    *,
+    reason: str,
+    ctx: Context,
+    reconciler: Reconciler,
+    enqueue_dependent: Callable[[ObjectRef], bool],
+) -> dict[str, Any]:
+    ref = obj.ref
+    token = ctx.status.request_token(ref)
+    prev = ctx.status.get(ref)
+    generation = int(obj.metadata.get("generation", 1))
+    started = time.time()
+    ctx.status.put(ref, reconciling(prev, generation=generation, now=started))
+    try:
+        outcome = reconciler(obj, prev, ctx)
+    except SoftTimeLimitExceeded:
+        outcome = Outcome("transient", "ReconciliationTimedOut", f"{ref}: reconcile exceeded spec.timeout")
+    except Exception as exc:
+        log.exception("reconcile of %s failed unexpectedly", ref)
+        outcome = Outcome("transient", "ReconciliationFailed", redact(f"{type(exc).__name__}: {exc}"))
+    outcome.message = redact(outcome.message)
+    now = time.time()
+    status = summarise(prev, outcome, generation=generation, now=now, request_token=token)
+    status["lastRunDurationSeconds"] = round(now - started, 3)
+    ctx.status.put(ref, status)
+    _emit_events(ctx, ref, prev, outcome)
+    delay = next_delay_s(
+        outcome,
+        interval_s=interval_s(obj),
+        failures=int(status.get("failures", 0)),
+        jitter=ctx.settings.jitter,
+        backoff_base_s=ctx.settings.backoff_base_s,
+        backoff_max_s=ctx.settings.backoff_max_s,
+        wait_retry_s=ctx.settings.wait_retry_s,
+    )
+    if not obj.suspended:
+        _schedule_in(ctx, ref, delay)
+    if outcome.changed and outcome.ready:
+        for dependent in dependents_of(ref, ctx.catalog.all()):
+            enqueue_dependent(dependent)
+    log.info("%s: %s %s: %s", ref, outcome.result, outcome.reason, outcome.message)
+    return {
+        "result": outcome.result,
+        "reason": outcome.reason,
+        "message": outcome.message,
+        "revision": outcome.revision,
+        "next_run_in_s": round(delay, 3),
+    }
+
+
+def _schedule_in(ctx: Context, ref: ObjectRef, delay_s: float) -> None:
+    """Move the object's next run (only if it is still scheduled: never resurrect a deleted one)."""
+    ctx.client.zadd(ctx.keys.schedule, {ref.key: time.time() + delay_s}, xx=True)
+
+
+def _emit_events(ctx: Context, ref: ObjectRef, prev: dict[str, Any], outcome: Outcome) -> None:
+    """One event per change: a new revision, a new failure (not repeated), or a recovery."""
+    old_ready = condition(prev, "Ready") or {}
+    if outcome.ready:
+        if outcome.changed:
+            ctx.events.emit(
+                ref,
+                severity="info",
+                reason=outcome.event_reason or outcome.reason,
+                message=outcome.message,
+                revision=outcome.revision or "",
+            )
+        elif old_ready.get("status") == "False":
+            ctx.events.emit(ref, severity="info", reason=outcome.reason, message=outcome.message,
+                            revision=outcome.revision or "")
+        return
+    if outcome.result == "waiting":
+        return
+    if old_ready.get("reason") == outcome.reason and old_ready.get("message") == outcome.message:
+        return
+    ctx.events.emit(ref, severity="error", reason=outcome.reason, message=outcome.message,
+                    revision=outcome.revision or "")
