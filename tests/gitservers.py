@@ -120,7 +120,9 @@ class RemoteRepo:
     #: Commit SHA of the work repository's HEAD after the last :meth:`commit`.
     head: str = ""
 
-    def commit(self, files: Mapping[str, str | None], message: str = "change", *, publish: bool = True) -> str:
+    def commit(
+        self, files: Mapping[str, str | None], message: str = "change", *, publish: bool = True
+    ) -> str:
         """Commit on the work repository's current branch and (by default) push everything."""
         self.head = commit_files(self.work, files, message)
         if publish:
@@ -182,7 +184,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout_s: float = START_TIMEOUT_S) -> None:
+def wait_for_port(
+    port: int, proc: subprocess.Popen[bytes] | None = None, timeout_s: float = START_TIMEOUT_S
+) -> None:
     """Return once 127.0.0.1:``port`` accepts; raise ``RuntimeError`` if ``proc`` dies or time runs out."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -274,10 +278,17 @@ class GitDaemon(_Server):
         self.port = free_port()
         self.proc = subprocess.Popen(
             [
-                "git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={self.port}",
-                f"--base-path={self.base_dir}", "--export-all", "--enable=receive-pack",
-                f"--pid-file={self.pid_file}", str(self.base_dir),
-            ],  # fmt: skip
+                "git",
+                "daemon",
+                "--reuseaddr",
+                "--listen=127.0.0.1",
+                f"--port={self.port}",
+                f"--base-path={self.base_dir}",
+                "--export-all",
+                "--enable=receive-pack",
+                f"--pid-file={self.pid_file}",
+                str(self.base_dir),
+            ],
             env={**os.environ, **GIT_ENV},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -316,7 +327,7 @@ class _GitHTTPHandler(http.server.BaseHTTPRequestHandler):
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         return None
 
     def do_GET(self) -> None:
@@ -370,9 +381,7 @@ class _GitHTTPHandler(http.server.BaseHTTPRequestHandler):
             env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
         if self.headers.get("Git-Protocol"):
             env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
-        proc = subprocess.run(
-            ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
-        )
+        proc = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, check=False)
         head, _, payload = proc.stdout.partition(b"\r\n\r\n")
         status, headers = 200, []
         for line in head.decode("latin-1").split("\r\n"):

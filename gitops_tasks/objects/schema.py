@@ -17,6 +17,7 @@ from typing import Any
 from gitops_tasks.objects.durations import parse_duration
 from gitops_tasks.objects.yamlload import Path, format_path
 
+
 @dataclass(frozen=True)
 class FieldError:
     path: Path

@@ -8,10 +8,12 @@ key and sequence item, addressed by its path (``("spec", "include", 0, "reposito
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
 
 #: A position in a document: mapping keys and sequence indexes from the root.
 Path = tuple[str | int, ...]
@@ -20,6 +22,12 @@ Path = tuple[str | int, ...]
 MAX_DEPTH = 64
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_NULL = "tag:yaml.org,2002:null"
+_MERGE = "tag:yaml.org,2002:merge"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
 class YAMLSyntaxError(ValueError):
@@ -67,9 +75,9 @@ def load_documents(text: str, *, filename: str) -> list[Document]:
             node = loader.get_node()
             if node is None or _is_empty(node):
                 continue
-            data = loader.construct_document(node)
-            doc = Document(filename=filename, line=node.start_mark.line + 1, data=data)
-            _record(node, (), doc, 0)
+            doc = Document(filename=filename, line=node.start_mark.line + 1, data=None)
+            doc.data = _Builder(loader, doc).build(node, (), 0)
+            loader.constructed_objects = {}
             docs.append(doc)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -77,39 +85,82 @@ def load_documents(text: str, *, filename: str) -> list[Document]:
         raise YAMLSyntaxError(filename, line, exc.problem or str(exc)) from None
     except yaml.YAMLError as exc:
         raise YAMLSyntaxError(filename, 1, str(exc)) from None
-    except RecursionError:
-        raise YAMLSyntaxError(filename, 1, "nesting too deep") from None
     finally:
         loader.dispose()
     return docs
 
 
 def _is_empty(node: yaml.Node) -> bool:
-    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+    return isinstance(node, yaml.ScalarNode) and node.tag == _NULL
+
+
+class _Builder:
+    """Builds plain values from nodes and records lines in one walk.
+
+    Plain strings, mappings and lists are built here (the bulk of any object, and several times
+    faster than PyYAML's generic constructor). Timestamps stay text, as Kubernetes keeps them.
+    Other scalars (ints, bools, floats), tagged collections and mappings using ``<<`` merges go
+    to the safe constructor.
+    """
+
+    def __init__(self, loader: yaml.SafeLoader, doc: Document) -> None:
+        self.loader = loader
+        self.doc = doc
+
+    def build(self, node: yaml.Node, path: Path, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            self.doc.problems.append((node.start_mark.line + 1, f"nesting deeper than {MAX_DEPTH} levels"))
+            return None
+        tag = node.tag
+        if tag in (_STR, _TIMESTAMP):
+            return node.value
+        if (
+            isinstance(node, yaml.MappingNode)
+            and tag == _MAP
+            and not any(k.tag == _MERGE for k, _ in node.value)
+        ):
+            return self._mapping(node, path, depth)
+        if tag == _SEQ:
+            out: list[Any] = []
+            for index, item in enumerate(node.value):
+                self.doc.lines[(*path, index)] = item.start_mark.line + 1
+                out.append(self.build(item, (*path, index), depth + 1))
+            return out
+        if isinstance(node, yaml.CollectionNode):
+            _record(node, path, self.doc, depth)
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = (
+                key_node.value if key_node.tag == _STR else self.loader.construct_object(key_node, deep=True)
+            )
+            if not isinstance(key, Hashable):
+                raise ConstructorError(None, None, "found an unhashable mapping key", key_node.start_mark)
+            child = (*path, key if isinstance(key, str | int) else str(key))
+            line = key_node.start_mark.line + 1
+            if key in out:
+                self.doc.problems.append((line, f"{format_path(child)}: duplicate key {key!r}"))
+            self.doc.lines[child] = line
+            out[key] = self.build(value_node, child, depth + 1)
+        return out
 
 
 def _record(node: yaml.Node, path: Path, doc: Document, depth: int) -> None:
+    """Record lines only (for the rare nodes the safe constructor builds)."""
     if depth > MAX_DEPTH:
-        doc.problems.append((node.start_mark.line + 1, f"nesting deeper than {MAX_DEPTH} levels"))
         return
     if isinstance(node, yaml.MappingNode):
-        seen: set[str | int] = set()
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key: str | int = key_node.value
-            child = (*path, key)
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                doc.problems.append((line, f"{format_path(child)}: duplicate key {key!r}"))
-            seen.add(key)
-            doc.lines[child] = line
-            _record(value_node, child, doc, depth + 1)
+            if isinstance(key_node, yaml.ScalarNode):
+                child = (*path, key_node.value)
+                doc.lines[child] = key_node.start_mark.line + 1
+                _record(value_node, child, doc, depth + 1)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            child = (*path, index)
-            doc.lines[child] = item.start_mark.line + 1
-            _record(item, child, doc, depth + 1)
+            doc.lines[(*path, index)] = item.start_mark.line + 1
+            _record(item, (*path, index), doc, depth + 1)
 
 
 def format_path(path: Path) -> str:

@@ -9,11 +9,12 @@ from celery import shared_task
 from gitops_tasks import tasknames
 from gitops_tasks.objects.model import Object
 from gitops_tasks.objects.outcome import Outcome
-from gitops_tasks.sources.reconcile import reconcile as reconcile_git
 from gitops_tasks.tasks.context import Context
 
 
 def reconcile_git_repository(obj: Object, previous: dict[str, Any], ctx: Context) -> Outcome:
+    from gitops_tasks.sources.reconcile import reconcile as reconcile_git
+
     return reconcile_git(
         obj,
         previous,

@@ -1,0 +1,239 @@
+"""Load and validate objects from YAML files: all of them or none.
+
+Every problem in every document is collected before anything is returned, and each message names
+``file:line``, the object and the field, so one run of ``apply`` shows everything to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gitops_tasks.objects import specs
+from gitops_tasks.objects.kinds import KIND_INFO, KINDS
+from gitops_tasks.objects.model import Object
+from gitops_tasks.objects.schema import FieldError, MapOfStr, Str, validate
+from gitops_tasks.objects.yamlload import Document, YAMLSyntaxError, load_documents
+
+#: File name endings a directory walk picks up.
+YAML_SUFFIXES = (".yaml", ".yml")
+
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+#: Top-level fields besides apiVersion/kind/metadata/spec that are accepted and dropped.
+_IGNORED_TOP = frozenset({"status"})
+
+
+class LoadError(ValueError):
+    """At least one document was invalid; ``errors`` holds one ``file:line: ...`` line each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        noun = "error" if len(errors) == 1 else "errors"
+        super().__init__(f"{len(errors)} {noun}, nothing loaded:\n" + "\n".join(errors))
+
+
+def _name_problem(value: str) -> str | None:
+    if len(value) <= 253 and _DNS_SUBDOMAIN.match(value):
+        return None
+    return (
+        f"{value!r} is not a valid name: use lower-case letters, digits, '-' and '.', starting and "
+        "ending with a letter or digit, at most 253 characters (DNS-1123 subdomain)"
+    )
+
+
+def _namespace_problem(value: str) -> str | None:
+    if len(value) <= 63 and _DNS_LABEL.match(value):
+        return None
+    return (
+        f"{value!r} is not a valid namespace: use lower-case letters, digits and '-', starting and "
+        "ending with a letter or digit, at most 63 characters (DNS-1123 label)"
+    )
+
+
+_NAME = Str(min_len=1, validate=_name_problem)
+_NAMESPACE = Str(min_len=1, validate=_namespace_problem)
+_STRING_MAP = MapOfStr()
+
+
+class _Loader:
+    """Accumulates objects and errors across files; identity clashes are checked across all."""
+
+    def __init__(self, default_namespace: str) -> None:
+        self.default_namespace = default_namespace
+        self.objects: list[Object] = []
+        self.errors: list[str] = []
+        self.first_seen: dict[str, str] = {}
+
+    def add_text(self, text: str, filename: str) -> None:
+        try:
+            docs = load_documents(text, filename=filename)
+        except YAMLSyntaxError as exc:
+            self.errors.append(str(exc))
+            return
+        for doc in docs:
+            self.add_document(doc)
+
+    def add_document(self, doc: Document) -> None:
+        where = f"{doc.filename}:{doc.line}"
+        data = doc.data
+        if not isinstance(data, dict):
+            got = "a list" if isinstance(data, list) else f"{type(data).__name__} {data!r}"
+            self.errors.append(f"{where}: document is not a mapping (got {got}); expected an object")
+            return
+        problems: list[FieldError] = []
+        kind = data.get("kind")
+        name, namespace, metadata = self._metadata(data.get("metadata"), problems)
+        label = _label(kind, namespace, data.get("metadata"))
+        info = KIND_INFO.get(kind) if isinstance(kind, str) else None
+        for key in data:
+            if key not in ("apiVersion", "kind", "metadata", "spec") and key not in _IGNORED_TOP:
+                problems.append(
+                    FieldError((key,), "unknown field; expected apiVersion, kind, metadata, spec")
+                )
+        if kind is None:
+            problems.append(FieldError(("kind",), f"required field is missing; one of: {', '.join(KINDS)}"))
+        elif info is None:
+            problems.append(
+                FieldError(("kind",), f"unknown kind {kind}; this loader accepts: {', '.join(KINDS)}")
+            )
+        api_version = data.get("apiVersion")
+        spec: Any = data.get("spec")
+        if info is not None:
+            if api_version is None:
+                problems.append(FieldError(("apiVersion",), "required field is missing"))
+            elif api_version not in info.api_versions:
+                accepted = ", ".join(info.api_versions)
+                problems.append(
+                    FieldError(
+                        ("apiVersion",),
+                        f"unknown apiVersion {api_version!r} for {kind}; accepted: {accepted}",
+                    )
+                )
+            if spec is None:
+                problems.append(FieldError(("spec",), "required field is missing"))
+            else:
+                problems.extend(validate(info.spec, spec, ("spec",)))
+                if api_version in info.api_versions and api_version not in info.legacy_versions:
+                    problems.extend(_legacy(info.kind, str(api_version), spec))
+        messages = [(line, f"{label}: {text}") for line, text in doc.problems]
+        messages += [(doc.line_of(p.path), f"{label}: {p}") for p in problems]
+        if messages:
+            messages.sort(key=lambda item: item[0])
+            self.errors.extend(f"{doc.filename}:{line}: {text}" for line, text in messages)
+            return
+        obj = Object(str(api_version), str(kind), str(name), namespace, spec, metadata, source=where)
+        first = self.first_seen.setdefault(obj.ref.key, where)
+        if first != where:
+            self.errors.append(f"{where}: {label}: duplicate object; first declared at {first}")
+            return
+        self.objects.append(obj)
+
+    def _metadata(self, meta: Any, problems: list[FieldError]) -> tuple[str | None, str, dict[str, Any]]:
+        namespace = self.default_namespace
+        if meta is None:
+            problems.append(FieldError(("metadata",), "required field is missing (metadata.name)"))
+            return None, namespace, {}
+        if not isinstance(meta, dict):
+            problems.append(FieldError(("metadata",), "expected a mapping with name and namespace"))
+            return None, namespace, {}
+        name = meta.get("name")
+        if name is None:
+            problems.append(FieldError(("metadata", "name"), "required field is missing"))
+        else:
+            start = len(problems)
+            _NAME.check(name, ("metadata", "name"), problems)
+            name = name if len(problems) == start else None
+        if meta.get("namespace") is not None:
+            start = len(problems)
+            _NAMESPACE.check(meta["namespace"], ("metadata", "namespace"), problems)
+            if len(problems) == start:
+                namespace = meta["namespace"]
+        kept: dict[str, Any] = {}
+        for key in ("labels", "annotations"):
+            if meta.get(key) is not None:
+                _STRING_MAP.check(meta[key], ("metadata", key), problems)
+                kept[key] = meta[key]
+        return name, namespace, kept
+
+    def result(self) -> list[Object]:
+        if self.errors:
+            raise LoadError(self.errors)
+        return self.objects
+
+
+def _label(kind: Any, namespace: str, meta: Any) -> str:
+    """``Kind namespace/name`` as written, even when invalid, so the user can find the object."""
+    raw = meta.get("name") if isinstance(meta, dict) else None
+    name = raw if isinstance(raw, str) and raw else "<unnamed>"
+    return f"{kind if isinstance(kind, str) and kind else 'object'} {namespace}/{name}"
+
+
+def _legacy(kind: str, api_version: str, spec: Any) -> list[FieldError]:
+    legacy = specs.LEGACY_FIELDS.get(kind, frozenset())
+    if not isinstance(spec, dict) or not legacy:
+        return []
+    return [
+        FieldError(("spec", key), f"not supported in {api_version} (Flux removed it)")
+        for key in spec
+        if key in legacy
+    ]
+
+
+def load_text(text: str, *, filename: str = "<text>", default_namespace: str = "default") -> list[Object]:
+    """Validate every document in ``text``. Raises :class:`LoadError` listing all problems."""
+    loader = _Loader(default_namespace)
+    loader.add_text(text, filename)
+    return loader.result()
+
+
+def load_paths(paths: Sequence[str | Path], *, default_namespace: str = "default") -> list[Object]:
+    """Load files and directories (recursively: ``*.yaml``/``*.yml``, sorted, hidden dirs skipped).
+
+    A file named explicitly is read whatever its suffix; a file reached twice is read once.
+    Raises :class:`LoadError` if any path is missing or unreadable or any document is invalid,
+    so the caller stores nothing.
+    """
+    loader = _Loader(default_namespace)
+    for path in _files(paths, loader.errors):
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            loader.errors.append(f"{path}: not UTF-8 text")
+            continue
+        except OSError as exc:
+            loader.errors.append(f"{path}: cannot read: {exc.strerror or exc}")
+            continue
+        loader.add_text(text, str(path))
+    return loader.result()
+
+
+def _files(paths: Sequence[str | Path], errors: list[str]) -> list[Path]:
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = _walk(path)
+        elif path.is_file():
+            found = [path]
+        else:
+            errors.append(f"{given}: no such file or directory")
+            continue
+        for file in found:
+            key = file.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(file)
+    return out
+
+
+def _walk(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found.extend(Path(dirpath, f) for f in filenames if f.endswith(YAML_SUFFIXES))
+    return sorted(found, key=lambda p: p.parts)
