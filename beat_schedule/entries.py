@@ -12,7 +12,7 @@ from gitops_tasks.objects.model import Object
 def entry_for(obj: Object) -> dict[str, Any] | None:
     """``{task, queue, interval_s, timeout_s}`` for a scheduled kind, None for kinds without a reconciler."""
     task = tasknames.TASK_BY_KIND.get(obj.kind)
-    if task is None:
+    if task is None or interval_s(obj) <= 0:
         return None
     return {
         "task": task,

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from gitops_tasks.objects.model import Object
+from gitops_tasks.redact import redact
 from gitops_tasks.store.events import Event
 from gitops_tasks.store.summary import condition
 
@@ -76,11 +77,17 @@ def rows(objects: list[Object], statuses: list[dict[str, Any]], next_runs: list[
                 "suspended": obj.suspended,
                 "lastRun": status.get("lastRunTime"),
                 "nextRun": None if next_run is None or obj.suspended else _iso(next_run),
-                "status": status,
-                "spec": obj.spec,
+                "status": _masked(status),
+                "spec": _masked(obj.spec),
             }
         )
     return out
+
+
+def _masked(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with credentials in URLs masked (a URL may carry a token, as Flux allows)."""
+    masked: dict[str, Any] = json.loads(redact(json.dumps(data)))
+    return masked
 
 
 def _iso(ts: float) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_tasks.objects import specs
-from gitops_tasks.objects.kinds import KIND_INFO, KINDS
+from gitops_tasks.objects.kinds import KIND_INFO, KINDS, KindInfo
 from gitops_tasks.objects.model import Object
 from gitops_tasks.objects.schema import FieldError, MapOfStr, Str, validate
 from gitops_tasks.objects.yamlload import Document, YAMLSyntaxError, load_documents
@@ -23,6 +23,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_TOP_FIELDS = ("apiVersion", "kind", "metadata", "spec")
 #: Top-level fields besides apiVersion/kind/metadata/spec that are accepted and dropped.
 _IGNORED_TOP = frozenset({"status"})
 
@@ -85,40 +86,16 @@ class _Loader:
             self.errors.append(f"{where}: document is not a mapping (got {got}); expected an object")
             return
         problems: list[FieldError] = []
-        kind = data.get("kind")
+        kind, api_version = data.get("kind"), data.get("apiVersion")
+        spec: Any = data.get("spec")
         name, namespace, metadata = self._metadata(data.get("metadata"), problems)
         label = _label(kind, namespace, data.get("metadata"))
-        info = KIND_INFO.get(kind) if isinstance(kind, str) else None
         for key in data:
-            if key not in ("apiVersion", "kind", "metadata", "spec") and key not in _IGNORED_TOP:
-                problems.append(
-                    FieldError((key,), "unknown field; expected apiVersion, kind, metadata, spec")
-                )
-        if kind is None:
-            problems.append(FieldError(("kind",), f"required field is missing; one of: {', '.join(KINDS)}"))
-        elif info is None:
-            problems.append(
-                FieldError(("kind",), f"unknown kind {kind}; this loader accepts: {', '.join(KINDS)}")
-            )
-        api_version = data.get("apiVersion")
-        spec: Any = data.get("spec")
+            if key not in _TOP_FIELDS and key not in _IGNORED_TOP:
+                problems.append(FieldError((key,), f"unknown field; expected {', '.join(_TOP_FIELDS)}"))
+        info = _kind_info(kind, problems)
         if info is not None:
-            if api_version is None:
-                problems.append(FieldError(("apiVersion",), "required field is missing"))
-            elif api_version not in info.api_versions:
-                accepted = ", ".join(info.api_versions)
-                problems.append(
-                    FieldError(
-                        ("apiVersion",),
-                        f"unknown apiVersion {api_version!r} for {kind}; accepted: {accepted}",
-                    )
-                )
-            if spec is None:
-                problems.append(FieldError(("spec",), "required field is missing"))
-            else:
-                problems.extend(validate(info.spec, spec, ("spec",)))
-                if api_version in info.api_versions and api_version not in info.legacy_versions:
-                    problems.extend(_legacy(info.kind, str(api_version), spec))
+            _check_spec(info, api_version, spec, problems)
         messages = [(line, f"{label}: {text}") for line, text in doc.problems]
         messages += [(doc.line_of(p.path), f"{label}: {p}") for p in problems]
         if messages:
@@ -170,6 +147,32 @@ def _label(kind: Any, namespace: str, meta: Any) -> str:
     raw = meta.get("name") if isinstance(meta, dict) else None
     name = raw if isinstance(raw, str) and raw else "<unnamed>"
     return f"{kind if isinstance(kind, str) and kind else 'object'} {namespace}/{name}"
+
+
+def _kind_info(kind: Any, problems: list[FieldError]) -> KindInfo | None:
+    info = KIND_INFO.get(kind) if isinstance(kind, str) else None
+    if kind is None:
+        problems.append(FieldError(("kind",), f"required field is missing; one of: {', '.join(KINDS)}"))
+    elif info is None:
+        problems.append(
+            FieldError(("kind",), f"unknown kind {kind}; this loader accepts: {', '.join(KINDS)}")
+        )
+    return info
+
+
+def _check_spec(info: KindInfo, api_version: Any, spec: Any, problems: list[FieldError]) -> None:
+    if api_version is None:
+        problems.append(FieldError(("apiVersion",), "required field is missing"))
+    elif api_version not in info.api_versions:
+        accepted = ", ".join(info.api_versions)
+        message = f"unknown apiVersion {api_version!r} for {info.kind}; accepted: {accepted}"
+        problems.append(FieldError(("apiVersion",), message))
+    if spec is None:
+        problems.append(FieldError(("spec",), "required field is missing"))
+        return
+    problems.extend(validate(info.spec, spec, ("spec",)))
+    if api_version in info.api_versions and api_version not in info.legacy_versions:
+        problems.extend(_legacy(info.kind, str(api_version), spec))
 
 
 def _legacy(kind: str, api_version: str, spec: Any) -> list[FieldError]:

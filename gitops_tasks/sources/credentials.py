@@ -40,6 +40,8 @@ Transport = Literal["http", "ssh", "git", "file"]
 
 #: Seconds ssh may spend establishing the TCP connection (the whole operation has its own timeout).
 DEFAULT_CONNECT_TIMEOUT_S = 10
+#: The SSH login when the URL names none (Flux's default; git would use the local user's name).
+DEFAULT_SSH_USER = "git"
 #: What replaces a secret in any text.
 MASK = "***"
 _SCHEMES: dict[str, Transport] = {
@@ -120,6 +122,14 @@ def split_credentials(url: str) -> tuple[str, str | None, str | None]:
     netloc = f"{user}@{hostport}" if keep_user else hostport
     bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     return bare, unquote(user) or None, unquote(password) if sep else None
+
+
+def with_default_user(url: str, user: str = DEFAULT_SSH_USER) -> str:
+    """An SSH URL with ``user@`` added when it names no user (git would use the local login)."""
+    if "://" in url:
+        scheme, _, rest = url.partition("://")
+        return url if "@" in rest.split("/", 1)[0] else f"{scheme}://{user}@{rest}"
+    return url if "@" in url.split(":", 1)[0] else f"{user}@{url}"
 
 
 def read_secret(secrets_dir: Path, namespace: str, name: str) -> dict[str, str]:
@@ -248,8 +258,6 @@ def _ssh_command(key_path: Path, known_hosts: Path, connect_timeout_s: int) -> s
         "-o",
         f"ConnectTimeout={connect_timeout_s}",
         "-o",
-        "User=git",
-        "-o",
         "LogLevel=ERROR",
     ]
     return shlex.join(["ssh", *options])
@@ -295,6 +303,7 @@ def open_remote(
             "a Secret with 'identity' and 'known_hosts'",
             stalled=True,
         )
+    bare_url = with_default_user(bare_url)
     ssh_why = "SSH needs a deploy key ('identity') and the server's host key ('known_hosts')"
     identity = _require(secret, "identity", secret_ref, ssh_why)
     known_hosts = _require(

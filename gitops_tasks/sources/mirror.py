@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -62,6 +63,9 @@ def mirror_path(cache_dir: Path, url: str) -> Path:
     """Where the mirror for ``url`` lives (see module docstring)."""
     key = hashlib.sha256(canonical_url(url).encode()).hexdigest()[:16]
     return Path(cache_dir) / "git" / key
+
+
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def _local_ref(ref_name: str) -> str:
@@ -128,6 +132,7 @@ class Mirror:
         retried once. Raises :class:`GitError`.
         """
         deadline = time.monotonic() + timeout_s
+        by_sha = _SHA.fullmatch(source) is not None
         refspec = f"+{source}:{_local_ref(source)}"
         args = [
             "fetch",
@@ -150,6 +155,7 @@ class Mirror:
                     remote=remote,
                     cwd=self.path,
                     operation="fetch",
+                    protocol_version=2 if by_sha else None,
                 )
                 return
             except GitError as exc:
@@ -171,7 +177,7 @@ def ensure_commit(
     """Make commit ``sha`` present in the mirror of ``remote``; return whether a fetch was needed.
 
     ``ref_name`` is the ref (``refs/heads/main``) the commit was advertised under; with ``None``
-    the commit is fetched by SHA (servers allow that for reachable commits over protocol v2).
+    the commit is fetched by SHA (over protocol v2: v0 servers refuse unadvertised objects).
     Raises :class:`GitError` (``GitOperationFailed`` if the ref moved away from ``sha`` between
     listing and fetching: the next poll sees the new state).
     """

@@ -117,11 +117,13 @@ def test_backlog_never_queues_more_than_one_task_per_object(cli, ctx, procs, rem
 
 def test_manual_reconcile_waits_for_the_result(cli, ctx, procs, remotes, tmp_path: Path) -> None:
     repo = remotes.new_repo("manual", {"a.yaml": "a: 1\n"})
-    (tmp_path / "ok.yaml").write_text(git_repository("manual", repo.url, interval="1h"))
-    (tmp_path / "bad.yaml").write_text(
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    (objects / "ok.yaml").write_text(git_repository("manual", repo.url, interval="1h"))
+    (objects / "bad.yaml").write_text(
         git_repository("missing", remotes.url("does-not-exist"), interval="1h", extra="  timeout: 5s\n")
     )
-    cli("apply", "-f", str(tmp_path))
+    assert cli("apply", "-f", str(objects)).returncode == 0
     procs("worker", "-c", "2")
 
     ok = cli("reconcile", "gitrepository", "manual", "--wait", "--timeout", "30s")

@@ -227,7 +227,7 @@ def _with_spec(kind: str, *lines: str) -> str:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_kind_loads_a_flux_document_unchanged(kind: str) -> None:
-    (obj,) = load_text((FLUX_DOCS[kind]), filename="flux.yaml")
+    (obj,) = load_text(FLUX_DOCS[kind], filename="flux.yaml")
     assert (obj.kind, obj.namespace, obj.source) == (kind, "flux-system", "flux.yaml:1")
     assert obj.api_version.split("/")[0].endswith("fluxcd.io")
     assert obj.spec and "status" not in obj.to_dict()
@@ -235,14 +235,13 @@ def test_each_kind_loads_a_flux_document_unchanged(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_kind_loads_with_our_own_api_version(kind: str) -> None:
-    text = (FLUX_DOCS[kind])
-    first, rest = text.split("\n", 1)
+    flux_version, rest = FLUX_DOCS[kind].split("\n", 1)
     (obj,) = load_text(f"apiVersion: {OWN_API_VERSION}\n{rest}", filename="own.yaml")
-    assert first.startswith("apiVersion: ") and obj.api_version == OWN_API_VERSION
+    assert flux_version.startswith("apiVersion: ") and obj.api_version == OWN_API_VERSION
 
 
 def test_kustomization_keeps_spec_field_names_and_values() -> None:
-    (obj,) = load_text((FLUX_DOCS["Kustomization"]), filename="k.yaml")
+    (obj,) = load_text(FLUX_DOCS["Kustomization"], filename="k.yaml")
     assert obj.spec["postBuild"]["substitute"] == {"cluster_env": "prod", "replicas": "2"}
     assert obj.spec["sourceRef"] == {"kind": "GitRepository", "name": "podinfo"}
     assert Object.from_json(obj.to_json()).spec == obj.spec
@@ -287,8 +286,8 @@ def test_errors_name_file_line_object_and_field_exactly() -> None:
 def test_all_documents_and_files_report_together_and_nothing_loads(tmp_path: Path) -> None:
     # Given one valid file and two files with one bad document each
     (tmp_path / "a-good.yaml").write_text(FLUX_DOCS["GitRepository"])
-    (tmp_path / "b-bad.yaml").write_text((FLUX_DOCS["Provider"]).replace("type: slack", "type: pigeon"))
-    (tmp_path / "c-bad.yaml").write_text((FLUX_DOCS["Alert"]).replace("name: slack-bot", "name: 5"))
+    (tmp_path / "b-bad.yaml").write_text(FLUX_DOCS["Provider"].replace("type: slack", "type: pigeon"))
+    (tmp_path / "c-bad.yaml").write_text(FLUX_DOCS["Alert"].replace("name: slack-bot", "name: 5"))
     # When the directory is loaded
     with pytest.raises(LoadError) as info:
         load_paths([tmp_path])
@@ -336,6 +335,13 @@ def test_gitrepository_field_errors(snippet: str, expected: str) -> None:
     assert any(expected in error for error in info.value.errors), info.value.errors
 
 
+def _git_repo(url: str) -> str:
+    return (
+        "kind: GitRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {name: a}\n"
+        f"spec: {{url: '{url}', interval: 1m}}\n"
+    )
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -348,15 +354,13 @@ def test_gitrepository_field_errors(snippet: str, expected: str) -> None:
     ],
 )
 def test_gitrepository_accepts_url_forms(url: str) -> None:
-    text = f"kind: GitRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {{name: a}}\nspec: {{url: '{url}', interval: 1m}}\n"
-    assert load_text(text)[0].spec["url"] == url
+    assert load_text(_git_repo(url))[0].spec["url"] == url
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/repo", "github.com/org/repo", "https://", "/srv/repo"])
 def test_gitrepository_refuses_other_urls(url: str) -> None:
-    text = f"kind: GitRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {{name: a}}\nspec: {{url: '{url}', interval: 1m}}\n"
     with pytest.raises(LoadError, match=r"<text>:4: GitRepository default/a: spec.url: expected an http"):
-        load_text(text)
+        load_text(_git_repo(url))
 
 
 def test_unknown_kind_names_the_kind_and_lists_accepted_ones() -> None:
@@ -392,7 +396,7 @@ def test_unknown_api_version_lists_accepted_versions() -> None:
 
 def test_duplicate_identity_names_both_locations(tmp_path: Path) -> None:
     (tmp_path / "one.yaml").write_text(FLUX_DOCS["GitRepository"])
-    (tmp_path / "two.yaml").write_text("---\n" + (FLUX_DOCS["GitRepository"]))
+    (tmp_path / "two.yaml").write_text("---\n" + FLUX_DOCS["GitRepository"])
     with pytest.raises(LoadError) as info:
         load_paths([tmp_path / "one.yaml", tmp_path / "two.yaml"])
     assert info.value.errors == [
@@ -403,9 +407,9 @@ def test_duplicate_identity_names_both_locations(tmp_path: Path) -> None:
 
 def test_same_name_in_other_namespace_or_kind_is_not_a_duplicate() -> None:
     text = (
-        (FLUX_DOCS["GitRepository"])
+        FLUX_DOCS["GitRepository"]
         + "---\n"
-        + (FLUX_DOCS["GitRepository"]).replace("namespace: flux-system", "namespace: apps")
+        + FLUX_DOCS["GitRepository"].replace("namespace: flux-system", "namespace: apps")
     )
     assert [o.ref.key for o in load_text(text)] == [
         "GitRepository/flux-system/podinfo",
@@ -456,7 +460,10 @@ def test_bad_regex_in_exclusion_list_points_at_the_item() -> None:
     ],
 )
 def test_image_policy_choice(policy: str, expected: str) -> None:
-    text = f"apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata: {{name: app}}\nspec:\n  imageRepositoryRef: {{name: app}}\n  policy: {policy}\n"
+    text = (
+        "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata: {name: app}\nspec:\n"
+        f"  imageRepositoryRef: {{name: app}}\n  policy: {policy}\n"
+    )
     with pytest.raises(LoadError) as info:
         load_text(text, filename="p.yaml")
     assert any("p.yaml:6: ImagePolicy default/app: " in e and expected in e for e in info.value.errors), (
@@ -467,31 +474,43 @@ def test_image_policy_choice(policy: str, expected: str) -> None:
 def test_image_policy_extract_must_name_a_pattern_group() -> None:
     errors = _errors(FLUX_DOCS["ImagePolicy"].replace("extract: '$ts'", "extract: '$stamp'"))
     assert errors == [
-        "bad.yaml:11: ImagePolicy flux-system/podinfo: spec.filterTags.extract: refers to $stamp, a group the pattern lacks"
+        "bad.yaml:11: ImagePolicy flux-system/podinfo: spec.filterTags.extract: "
+        "refers to $stamp, a group the pattern lacks"
     ]
 
 
 def test_image_policy_always_reflecting_digests_needs_an_interval() -> None:
     errors = _errors(_with_spec("ImagePolicy", "digestReflectionPolicy: Always"))
     assert errors == [
-        "bad.yaml:6: ImagePolicy flux-system/podinfo: spec.interval: required when digestReflectionPolicy is Always"
+        "bad.yaml:6: ImagePolicy flux-system/podinfo: spec.interval: "
+        "required when digestReflectionPolicy is Always"
     ]
 
 
-@pytest.mark.parametrize(
-    ("kind", "old", "new", "expected"),
-    [
-        ("ImageRepository", "image: ghcr.io/stefanprodan/podinfo", "image: ghcr.io/stefanprodan/podinfo:6.5.0", "spec.image: expected an image name without a tag"),
-        ("Kustomization", "kind: GitRepository", "kind: HelmRepository", "spec.sourceRef.kind: expected one of GitRepository, OCIRepository, Bucket, ExternalArtifact"),
-        ("Kustomization", 'replicas: "2"', "replicas: 2", 'spec.postBuild.substitute.replicas: expected a string, got 2'),
-        ("Kustomization", "prune: true", "prune: yes please", "spec.prune: expected true or false, got 'yes please'"),
-        ("ImageUpdateAutomation", "strategy: Setters", "strategy: Regex", "spec.update.strategy: expected one of Setters; got 'Regex'"),
-        ("ImageUpdateAutomation", "email: fluxcdbot@users.noreply.github.com", "mail: x@y", "spec.git.commit.author.mail: unknown field"),
-        ("Receiver", "secretRef:\n    name: receiver-token", "suspend: false", "spec.secretRef: required field is missing"),
-        ("Alert", "eventSeverity: error", "eventSeverity: warning", "spec.eventSeverity: expected one of info, error; got 'warning'"),
-        ("Provider", "channel: general", "proxy: socks5://proxy:1080", "spec.proxy: expected an http:// or https:// URL"),
-    ],
-)  # fmt: skip
+KIND_CHECKS = [
+    # (kind, text in its Flux document, replacement, expected error)
+    ("ImageRepository", "podinfo\n  interval", "podinfo:6.5.0\n  interval",
+     "spec.image: expected an image name without a tag"),
+    ("Kustomization", "kind: GitRepository", "kind: HelmRepository",
+     "spec.sourceRef.kind: expected one of GitRepository, OCIRepository, Bucket, ExternalArtifact"),
+    ("Kustomization", 'replicas: "2"', "replicas: 2",
+     "spec.postBuild.substitute.replicas: expected a string, got 2"),
+    ("Kustomization", "prune: true", "prune: yes please",
+     "spec.prune: expected true or false, got 'yes please'"),
+    ("ImageUpdateAutomation", "strategy: Setters", "strategy: Regex",
+     "spec.update.strategy: expected one of Setters; got 'Regex'"),
+    ("ImageUpdateAutomation", "email: fluxcdbot@", "mail: fluxcdbot@",
+     "spec.git.commit.author.mail: unknown field"),
+    ("Receiver", "secretRef:\n    name: receiver-token", "suspend: false",
+     "spec.secretRef: required field is missing"),
+    ("Alert", "eventSeverity: error", "eventSeverity: warning",
+     "spec.eventSeverity: expected one of info, error; got 'warning'"),
+    ("Provider", "channel: general", "proxy: socks5://proxy:1080",
+     "spec.proxy: expected an http:// or https:// URL"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "old", "new", "expected"), KIND_CHECKS)
 def test_kind_specific_checks(kind: str, old: str, new: str, expected: str) -> None:
     assert old in FLUX_DOCS[kind]
     errors = _errors(FLUX_DOCS[kind].replace(old, new))
@@ -499,12 +518,12 @@ def test_kind_specific_checks(kind: str, old: str, new: str, expected: str) -> N
 
 
 def test_kustomization_kubeconfig_needs_exactly_one_reference() -> None:
-    doc = (
+    errors = _errors(
         _with_spec("Kustomization", "kubeConfig: {secretRef: {name: a}, configMapRef: {name: b}}")
     )
-    errors = _errors(doc)
     assert errors == [
-        "bad.yaml:43: Kustomization flux-system/podinfo: spec.kubeConfig: set only one of secretRef, configMapRef; got secretRef, configMapRef"
+        "bad.yaml:43: Kustomization flux-system/podinfo: spec.kubeConfig: "
+        "set only one of secretRef, configMapRef; got secretRef, configMapRef"
     ]
 
 
@@ -512,33 +531,39 @@ def test_legacy_fields_are_refused_in_current_versions_only() -> None:
     legacy = _with_spec("GitRepository", "gitImplementation: go-git")
     errors = _errors(legacy)
     assert errors == [
-        "bad.yaml:24: GitRepository flux-system/podinfo: spec.gitImplementation: not supported in source.toolkit.fluxcd.io/v1 (Flux removed it)"
+        "bad.yaml:24: GitRepository flux-system/podinfo: spec.gitImplementation: "
+        "not supported in source.toolkit.fluxcd.io/v1 (Flux removed it)"
     ]
-    (obj,) = load_text(
-        _yaml(legacy.replace("source.toolkit.fluxcd.io/v1", "source.toolkit.fluxcd.io/v1beta2"))
-    )
+    (obj,) = load_text(legacy.replace("source.toolkit.fluxcd.io/v1", "source.toolkit.fluxcd.io/v1beta2"))
     assert obj.spec["gitImplementation"] == "go-git"
 
 
-@pytest.mark.parametrize(
-    ("metadata", "expected"),
-    [
-        ("metadata: {namespace: apps}", "<text>:3: GitRepository apps/<unnamed>: metadata.name: required field is missing"),
-        ("metadata: {name: Pod_Info}", "<text>:3: GitRepository default/Pod_Info: metadata.name: 'Pod_Info' is not a valid name"),
-        ("metadata: {name: app, namespace: Apps}", "<text>:3: GitRepository default/app: metadata.namespace: 'Apps' is not a valid namespace"),
-        ("metadata: {name: app, labels: {tier: 1}}", "<text>:3: GitRepository default/app: metadata.labels.tier: expected a string, got 1"),
-        ("spec: {}", "<text>:1: GitRepository default/<unnamed>: metadata: required field is missing"),
-    ],
-)  # fmt: skip
+METADATA_ERRORS = [
+    ("metadata: {namespace: apps}",
+     "<text>:3: GitRepository apps/<unnamed>: metadata.name: required field is missing"),
+    ("metadata: {name: Pod_Info}",
+     "<text>:3: GitRepository default/Pod_Info: metadata.name: 'Pod_Info' is not a valid name"),
+    ("metadata: {name: app, namespace: Apps}",
+     "<text>:3: GitRepository default/app: metadata.namespace: 'Apps' is not a valid namespace"),
+    ("metadata: {name: app, labels: {tier: 1}}",
+     "<text>:3: GitRepository default/app: metadata.labels.tier: expected a string, got 1"),
+    ("metadata: null", "<text>:3: GitRepository default/<unnamed>: metadata: required field is missing"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("metadata", "expected"), METADATA_ERRORS)
 def test_metadata_errors(metadata: str, expected: str) -> None:
-    text = f"apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\n{metadata}\nspec: {{url: 'https://x/y', interval: 1m}}\n"
+    text = (
+        f"apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\n{metadata}\n"
+        "spec: {url: 'https://x/y', interval: 1m}\n"
+    )
     with pytest.raises(LoadError) as info:
-        load_text(text.replace("spec: {}\nspec", "spec"))
+        load_text(text)
     assert any(error.startswith(expected) for error in info.value.errors), info.value.errors
 
 
 def test_metadata_keeps_labels_and_annotations_and_ignores_server_fields() -> None:
-    doc = (FLUX_DOCS["Provider"]).replace(
+    doc = FLUX_DOCS["Provider"].replace(
         "  namespace: flux-system\n",
         "  namespace: flux-system\n  uid: 1234\n  resourceVersion: '99'\n  generation: 3\n"
         "  creationTimestamp: 2024-01-01T00:00:00Z\n  labels: {team: web}\n  annotations: {note: x}\n",
@@ -548,13 +573,13 @@ def test_metadata_keeps_labels_and_annotations_and_ignores_server_fields() -> No
 
 
 def test_namespace_defaults_to_the_given_default() -> None:
-    doc = (FLUX_DOCS["Receiver"]).replace("  namespace: flux-system\n", "")
+    doc = FLUX_DOCS["Receiver"].replace("  namespace: flux-system\n", "")
     assert load_text(doc)[0].namespace == "default"
     assert load_text(doc, default_namespace="ci")[0].namespace == "ci"
 
 
 def test_null_fields_count_as_absent() -> None:
-    doc = (FLUX_DOCS["GitRepository"]).replace("  timeout: 60s\n", "  timeout:\n  proxySecretRef: ~\n")
+    doc = FLUX_DOCS["GitRepository"].replace("  timeout: 60s\n", "  timeout:\n  proxySecretRef: ~\n")
     (obj,) = load_text(doc)
     assert "timeout" not in obj.spec and "proxySecretRef" not in obj.spec and timeout_s(obj) == 60.0
 
@@ -567,13 +592,7 @@ def test_yaml_syntax_error_names_file_and_line() -> None:
 
 
 def test_empty_documents_are_skipped_and_sources_point_at_document_starts() -> None:
-    text = (
-        "---\n---\n# nothing here\n---\n"
-        + (FLUX_DOCS["Alert"])
-        + "---\n"
-        + (FLUX_DOCS["Provider"])
-        + "---\n"
-    )
+    text = "---\n---\n# nothing here\n---\n" + FLUX_DOCS["Alert"] + "---\n" + FLUX_DOCS["Provider"] + "---\n"
     alert, provider = load_text(text, filename="n.yaml")
     assert (alert.kind, alert.source) == ("Alert", "n.yaml:5")
     assert (provider.kind, provider.source) == ("Provider", "n.yaml:24")
@@ -600,9 +619,7 @@ def test_directory_loading_recurses_sorted_and_skips_hidden_dirs(tmp_path: Path)
     def put(rel: str, kind: str, name: str) -> None:
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            (FLUX_DOCS[kind]).replace("name: slack-bot\n  namespace", f"name: {name}\n  namespace")
-        )
+        path.write_text(FLUX_DOCS[kind].replace("name: slack-bot\n  namespace", f"name: {name}\n  namespace"))
 
     put("b/nested/deep.yml", "Provider", "deep")
     put("a.yaml", "Provider", "top")
@@ -658,7 +675,7 @@ def test_every_kind_has_a_queue() -> None:
 
 
 def _all_objects() -> list[Object]:
-    return load_text("---\n".join((FLUX_DOCS[kind]) for kind in KINDS))
+    return load_text("---\n".join(FLUX_DOCS[kind] for kind in KINDS))
 
 
 def test_source_ref_resolves_the_object_namespace_by_default() -> None:
@@ -709,7 +726,7 @@ def test_interval_and_timeout_follow_flux_defaults(
 
 
 def test_kustomization_timeout_defaults_to_its_interval() -> None:
-    (obj,) = load_text((FLUX_DOCS["Kustomization"]).replace("  timeout: 1m\n", ""))
+    (obj,) = load_text(FLUX_DOCS["Kustomization"].replace("  timeout: 1m\n", ""))
     assert timeout_s(obj) == 600.0
 
 
