@@ -57,12 +57,12 @@ class CatalogScheduler(Scheduler):
         self._guard = EnqueueGuard(self._client, self._keys, ttl_s=self._settings.enqueue_guard_ttl_s)
         self._token = secrets.token_hex(8)
         self._lead = self._client.register_script(_LEAD)
-        self._rng = random.Random()  # noqa: S311 - jitter
+        self._rng = random.Random()
         self.sent = 0
         super().__init__(*args, **kwargs)
 
     def setup_schedule(self) -> None:
-        self.data = {}
+        self.data: dict[str, Any] = {}
 
     @property
     def schedule(self) -> dict[str, Any]:
@@ -70,7 +70,9 @@ class CatalogScheduler(Scheduler):
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         tick_s = self._settings.beat_tick_s
-        if not self._lead(keys=[self._keys.beat_leader], args=[self._token, int(DEFAULT_LEADER_TTL_S * 1000)]):
+        if not self._lead(
+            keys=[self._keys.beat_leader], args=[self._token, int(DEFAULT_LEADER_TTL_S * 1000)]
+        ):
             return min(DEFAULT_LEADER_TTL_S / 3, 5.0)
         while self._dispatch_due() >= DEFAULT_BATCH:
             pass
@@ -81,20 +83,24 @@ class CatalogScheduler(Scheduler):
 
     def _dispatch_due(self) -> int:
         now = time.time()
-        due = self._client.zrangebyscore(self._keys.schedule, "-inf", now, start=0, num=DEFAULT_BATCH, withscores=True)
+        due = self._client.zrangebyscore(
+            self._keys.schedule, "-inf", now, start=0, num=DEFAULT_BATCH, withscores=True
+        )
         if not due:
             return 0
         object_keys = [key for key, _score in due]
         metas = self._client.hmget(self._keys.schedule_meta, object_keys)
         claims = self._guard.claim_many(object_keys)
-        next_scores: dict[str, float] = {}
+        next_scores: dict[str | bytes, float] = {}
         with self.app.producer_or_acquire() as producer:
             for (key, due_at), meta_raw, claimed in zip(due, metas, claims, strict=True):
                 if meta_raw is None:
                     continue
                 meta = json.loads(meta_raw)
                 interval = float(meta["interval_s"])
-                next_scores[key] = now + interval * (1 + self._rng.uniform(-self._settings.jitter, self._settings.jitter))
+                next_scores[key] = now + interval * (
+                    1 + self._rng.uniform(-self._settings.jitter, self._settings.jitter)
+                )
                 if not claimed:
                     continue
                 try:
@@ -121,7 +127,9 @@ class CatalogScheduler(Scheduler):
         """Nothing to persist: the schedule lives in Redis."""
 
     def close(self) -> None:
-        self._client.delete(self._keys.beat_leader) if self._client.get(self._keys.beat_leader) == self._token else None
+        self._client.delete(self._keys.beat_leader) if self._client.get(
+            self._keys.beat_leader
+        ) == self._token else None
         super().close()
 
     @property

@@ -8,7 +8,6 @@ import secrets
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from gitops_tasks import __version__
@@ -28,7 +27,7 @@ def _stores(settings: Settings) -> Any:
     ctx = Context(settings)
     try:
         ctx.client.ping()
-    except Exception as exc:  # noqa: BLE001 - any connection failure is reported the same way
+    except Exception as exc:
         from gitops_tasks.redact import redact
 
         raise SystemExit(
@@ -106,7 +105,9 @@ def cmd_get(args: argparse.Namespace) -> int:
     items = cliview.rows(objects, ctx.status.get_many(refs), ctx.catalog.next_run(refs))
     if args.output == "table":
         text = cliview.table(items, all_namespaces=args.all_namespaces)
-        print(text if text else f"no {kind} objects found" + ("" if args.all_namespaces else f" in {namespace}"))
+        print(
+            text if text else f"no {kind} objects found" + ("" if args.all_namespaces else f" in {namespace}")
+        )
     else:
         print(cliview.dump(items, args.output))
     return 0
@@ -222,11 +223,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     queues = args.queues or ",".join(ALL_QUEUES)
     argv = [
         "worker",
-        "-Q", queues,
-        "-c", str(args.concurrency or settings.worker_concurrency),
-        "-P", args.pool or settings.worker_pool,
-        "-n", args.hostname or _worker_name(),
-        "--loglevel", args.loglevel or settings.log_level,
+        "-Q",
+        queues,
+        "-c",
+        str(args.concurrency or settings.worker_concurrency),
+        "-P",
+        args.pool or settings.worker_pool,
+        "-n",
+        args.hostname or _worker_name(),
+        "--loglevel",
+        args.loglevel or settings.log_level,
         "-E",
     ]
     app.worker_main(argv)
@@ -257,10 +263,13 @@ def cmd_beat(args: argparse.Namespace) -> int:
     app.start(
         [
             "beat",
-            "-S", "beat_schedule.scheduler:CatalogScheduler",
+            "-S",
+            "beat_schedule.scheduler:CatalogScheduler",
             "--pidfile=",
-            "-s", str(settings.data_dir / "beat-schedule"),
-            "--loglevel", args.loglevel or settings.log_level,
+            "-s",
+            str(settings.data_dir / "beat-schedule"),
+            "--loglevel",
+            args.loglevel or settings.log_level,
         ]
     )
     return 0
@@ -308,7 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("apply", help="validate object YAML and store it in the catalog (all or nothing)")
     p.add_argument("-f", "--filename", action="append", required=True, help="file or directory (repeatable)")
-    p.add_argument("--dry-run", action="store_true", help="validate and show what would change; store nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="validate and show what would change; store nothing"
+    )
     p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("delete", help="remove one object from the catalog")
@@ -358,7 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_flower)
 
-    p = sub.add_parser("up", help="run everything here: embedded Redis (if none configured), worker, beat, Flower")
+    p = sub.add_parser(
+        "up", help="run everything here: embedded Redis (if none configured), worker, beat, Flower"
+    )
     p.add_argument("-f", "--filename", action="append", help="object files to apply at start (repeatable)")
     p.add_argument("--no-flower", action="store_true")
     p.set_defaults(func=cmd_up)
@@ -376,4 +389,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

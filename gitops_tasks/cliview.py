@@ -59,7 +59,9 @@ def _parse_iso(text: str | None) -> float | None:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
-def rows(objects: list[Object], statuses: list[dict[str, Any]], next_runs: list[float | None]) -> list[dict[str, Any]]:
+def rows(
+    objects: list[Object], statuses: list[dict[str, Any]], next_runs: list[float | None]
+) -> list[dict[str, Any]]:
     """Machine-readable view of each object (what ``-o json``/``-o yaml`` print)."""
     out = []
     for obj, status, next_run in zip(objects, statuses, next_runs, strict=True):
@@ -141,4 +143,5 @@ def dump(items: list[dict[str, Any]], fmt: str) -> str:
 def event_line(event: Event) -> str:
     when = datetime.fromtimestamp(event.time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     rev = f" [{_short_revision(event.revision)}]" if event.revision else ""
-    return f"{when}  {event.severity:<5}  {event.kind}/{event.namespace}/{event.name}  {event.reason}: {event.message}{rev}"
+    who = f"{event.kind}/{event.namespace}/{event.name}"
+    return f"{when}  {event.severity:<5}  {who}  {event.reason}: {event.message}{rev}"

@@ -42,12 +42,18 @@ def start_redis(
     port = port or free_port()
     args = [
         binary or redis_server_binary(),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--dir", str(directory),
-        "--databases", "64",
-        "--logfile", str(directory / "redis.log"),
-        "--save", "",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(directory),
+        "--databases",
+        "64",
+        "--logfile",
+        str(directory / "redis.log"),
+        "--save",
+        "",
     ]
     if persist:
         args[-1:] = ["60 1"]
@@ -69,4 +75,6 @@ def start_redis(
         except redis.RedisError:
             time.sleep(0.02)
     proc.kill()
-    raise RuntimeError(f"embedded redis-server did not answer on 127.0.0.1:{port} within {DEFAULT_START_TIMEOUT_S}s")
+    raise RuntimeError(
+        f"embedded redis-server did not answer on 127.0.0.1:{port} within {DEFAULT_START_TIMEOUT_S}s"
+    )

@@ -118,7 +118,7 @@ class Supervisor:
                     continue
                 lived = now - child.started_at
                 child.restarts = 0 if lived > 60 else child.restarts + 1
-                delay = min(2 ** child.restarts, DEFAULT_MAX_RESTART_DELAY_S)
+                delay = min(2**child.restarts, DEFAULT_MAX_RESTART_DELAY_S)
                 print(f"up: {child.name} exited with {code}; restarting in {delay:.0f}s", flush=True)
                 child.proc = None
                 child.next_start = now + delay

@@ -129,8 +129,8 @@ def check_common(docs):
 
 def check_defaults(docs):
     worker = container(docs, "worker-all")
-    assert worker["args"] == ["worker", "-Q", ALL_QUEUES, "-c", "8", "-P", "threads"], worker["args"]
-    assert worker["livenessProbe"]["exec"]["command"][0] == "sh"
+    assert worker["args"] == ["worker", "-Q", ALL_QUEUES, "-c", "8", "-P", "threads", "-n", "gitops@%h"], worker["args"]
+    assert 'ping -d "gitops@$HOSTNAME"' in worker["livenessProbe"]["exec"]["command"][-1], "probe != node name"
     assert one(docs, "Deployment", f"{FULL}-worker-all")["spec"]["replicas"] == 2
     beat = one(docs, "Deployment", f"{FULL}-beat")
     assert beat["spec"]["strategy"]["type"] == "Recreate" and beat["spec"]["replicas"] == 1
@@ -163,7 +163,7 @@ def check_two_pools(docs):
     assert sorted(workers) == [f"{FULL}-worker-registry", f"{FULL}-worker-rest"], sorted(workers)
     assert container(docs, "worker-registry")["args"][:3] == ["worker", "-Q", "registry"]
     rest = container(docs, "worker-rest")
-    assert rest["args"] == ["worker", "-Q", "git,automation,sync,notify,priority", "-c", "16", "-P", "prefork"]
+    assert rest["args"][:7] == ["worker", "-Q", "git,automation,sync,notify,priority", "-c", "16", "-P", "prefork"]
     assert rest["resources"]["limits"]["memory"] == "4Gi", "pool resources do not override worker defaults"
     assert container(docs, "worker-registry")["resources"]["limits"]["memory"] == "2Gi", "defaults not inherited"
     assert len(find(docs, "PodDisruptionBudget")) == 2
@@ -180,14 +180,15 @@ def check_everything(docs):
     assert sorted(catalog) == ["platform.yaml", "values-objects.yaml"], sorted(catalog)
     assert len(list(yaml.safe_load_all(catalog["values-objects.yaml"]))) == 2
     assert "${CLUSTER}" in catalog["values-objects.yaml"], "postBuild variables must pass through"
-    worker = container(docs, "worker-all")
-    paths = env(worker)["GITOPS_TASKS_CATALOG_PATHS"]["value"].split(":")
+    beat, worker = container(docs, "beat"), container(docs, "worker-all")
+    paths = env(beat)["GITOPS_TASKS_CATALOG_PATHS"]["value"].split(":")
     assert paths == ["/etc/gitops-tasks/catalog/platform.yaml", "/etc/gitops-tasks/catalog/values-objects.yaml",
                      "/mnt/extra/objects.yaml"], paths
-    assert "GITOPS_TASKS_CATALOG_PATHS" in env(container(docs, "beat"))
+    assert "/etc/gitops-tasks/catalog" in {m["mountPath"] for m in beat["volumeMounts"]}
+    assert "GITOPS_TASKS_CATALOG_PATHS" not in env(worker), "only beat applies the start-up catalog"
     mounts = {m["mountPath"] for m in worker["volumeMounts"]}
     assert {"/etc/gitops-tasks/secrets/apps/deploy-key", "/etc/gitops-tasks/secrets/default/registry"} <= mounts
-    assert not any(m["mountPath"].startswith("/etc/gitops-tasks/secrets") for m in container(docs, "beat")["volumeMounts"])
+    assert not any(m["mountPath"].startswith("/etc/gitops-tasks/secrets") for m in beat["volumeMounts"])
     assert not find(docs, "ClusterRole") and not find(docs, "ServiceAccount")
     assert not find(docs, "PersistentVolumeClaim") and not find(docs, "Secret", f"{FULL}-redis")
     assert worker["image"].endswith("@sha256:" + "a" * 64)

@@ -71,7 +71,8 @@ def main() -> None:
     ROOT.mkdir(parents=True, exist_ok=True)
     for name, versions in REPOSITORIES.items():
         prepare(name, versions)
-    print(f"example repositories ready under {ROOT} (commit in {ROOT}/work/<name> and `git push` to see new revisions)")
+    print(f"example repositories ready under {ROOT}")
+    print(f"commit in {ROOT}/work/<name> and `git push` there to see new revisions")
 
 
 if __name__ == "__main__":

@@ -66,17 +66,25 @@ def ctx(gt_settings: Settings) -> Iterator[Context]:
 def cli(gt_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run ``gitops-tasks ARGS`` as a real subprocess with the test's environment."""
 
-    def run(*args: str, timeout_s: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, timeout_s: float = 60, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            cli_argv(*args), env={**gt_env, **(env or {})}, capture_output=True, text=True,
-            timeout=timeout_s, check=False,
+            cli_argv(*args),
+            env={**gt_env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
         )
 
     return run
 
 
 @pytest.fixture
-def procs(gt_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Proc]]:
+def procs(
+    gt_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Proc]]:
     """Start gitops-tasks processes (``procs("worker", "-c", "2")``); all stopped at teardown.
 
     Their logs are printed when the test fails, so a failure explains itself.

@@ -6,6 +6,7 @@ benchmarks reuse it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -44,9 +45,21 @@ class RedisServer:
         directory.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [
-                redis_binary(), "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-                "--appendonly", "no", "--databases", "256", "--dir", str(directory),
-                "--logfile", str(directory / "redis.log"),
+                redis_binary(),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--databases",
+                "256",
+                "--dir",
+                str(directory),
+                "--logfile",
+                str(directory / "redis.log"),
             ],
             stdin=subprocess.DEVNULL,
         )
@@ -85,8 +98,13 @@ class Proc:
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=str(REPO_ROOT), start_new_session=True,
+            argv,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=str(REPO_ROOT),
+            start_new_session=True,
         )
 
     @property
@@ -98,18 +116,14 @@ class Proc:
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Kill the whole process group (the worker and its pool children)."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
         self.proc.wait(10)
 
     def stop(self, timeout_s: float = 10) -> None:
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:

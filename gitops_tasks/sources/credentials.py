@@ -60,7 +60,9 @@ _FALSE = shutil.which("false") or "/bin/false"
 
 def transport_of(url: str) -> Transport:
     """Which transport ``url`` uses. Raises :class:`GitError` ``InvalidURL`` (stalled)."""
-    if "://" in url:
+    if url.startswith("-"):
+        pass  # never let a URL be read as an option by git or ssh
+    elif "://" in url:
         scheme = url.split("://", 1)[0].lower()
         if scheme in _SCHEMES:
             return _SCHEMES[scheme]

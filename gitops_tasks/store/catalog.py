@@ -66,7 +66,8 @@ class Catalog:
             with self.client.pipeline(transaction=True) as pipe:
                 try:
                     pipe.watch(self.keys.catalog)
-                    existing = pipe.hmget(self.keys.catalog, [o.ref.key for o in objects]) if objects else []
+                    keys = [o.ref.key for o in objects]
+                    existing: list[str | None] = list(pipe.hmget(self.keys.catalog, keys)) if keys else []  # type: ignore[call-overload]
                     results = [_compare(obj, old) for obj, old in zip(objects, existing, strict=True)]
                     if dry_run:
                         pipe.unwatch()
@@ -75,7 +76,9 @@ class Catalog:
                     for obj, applied in zip(objects, results, strict=True):
                         obj.metadata["generation"] = applied.generation
                         pipe.hset(self.keys.catalog, obj.ref.key, obj.to_json())
-                        self._write_entry(pipe, obj, entry_for(obj), due_now=applied.action != "unchanged", now=now)
+                        self._write_entry(
+                            pipe, obj, entry_for(obj), due_now=applied.action != "unchanged", now=now
+                        )
                     pipe.execute()
                     return results
                 except redis.WatchError:

@@ -36,9 +36,7 @@ class EventLog:
         self.keys = keys
         self.maxlen = maxlen
 
-    def emit(
-        self, ref: ObjectRef, *, severity: str, reason: str, message: str, revision: str = ""
-    ) -> str:
+    def emit(self, ref: ObjectRef, *, severity: str, reason: str, message: str, revision: str = "") -> str:
         fields = {
             "kind": ref.kind,
             "namespace": ref.namespace,
@@ -72,7 +70,9 @@ class EventLog:
                 break
         return list(reversed(out))
 
-    def follow(self, *, since: str = "$", ref: ObjectRef | None = None, block_ms: int = 1000) -> Iterator[Event]:
+    def follow(
+        self, *, since: str = "$", ref: ObjectRef | None = None, block_ms: int = 1000
+    ) -> Iterator[Event]:
         """Yield events as they arrive (forever); ``since`` is a stream id, ``$`` for new only."""
         last = since
         while True:

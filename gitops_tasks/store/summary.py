@@ -25,7 +25,7 @@ def _condition(prev: dict[str, Any], ctype: str, status: str, reason: str, messa
         "status": status,
         "reason": reason,
         "message": message,
-        "lastTransitionTime": iso(now) if changed else old["lastTransitionTime"],
+        "lastTransitionTime": iso(now) if changed or old is None else old["lastTransitionTime"],
     }
 
 
@@ -90,7 +90,7 @@ def next_delay_s(
     ``wait_retry_s``. transient: ``backoff_base_s · 2^(failures-1)``, capped by the interval and by
     ``backoff_max_s``, with full jitter on the upper half.
     """
-    rng = rng or random.Random()  # noqa: S311 - scheduling jitter, not security
+    rng = rng or random.Random()
     if outcome.result == "waiting":
         return outcome.retry_after_s if outcome.retry_after_s is not None else wait_retry_s
     if outcome.result == "transient":

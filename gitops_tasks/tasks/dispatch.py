@@ -32,6 +32,8 @@ def run_kind(app: Celery, kind: str, namespace: str, name: str, *, reason: str) 
 
 
 @shared_task(name=tasknames.RECONCILE, bind=True, ignore_result=False)
-def reconcile(self: Any, kind: str, namespace: str = "default", name: str = "", reason: str = "manual") -> dict[str, Any]:
+def reconcile(
+    self: Any, kind: str, namespace: str = "default", name: str = "", reason: str = "manual"
+) -> dict[str, Any]:
     """Reconcile any object now (what ``gitops-tasks reconcile`` and webhooks send)."""
     return run_kind(self.app, kind, namespace, name, reason=reason)

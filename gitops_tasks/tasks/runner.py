@@ -45,7 +45,9 @@ def run(
         _schedule_in(ctx, ref, ctx.settings.wait_retry_s)
         return {"result": "waiting", "reason": "LockHeld", "message": f"{ref} is being reconciled elsewhere"}
     try:
-        return _reconcile_locked(obj, reason=reason, ctx=ctx, reconciler=reconciler, enqueue_dependent=enqueue_dependent)
+        return _reconcile_locked(
+            obj, reason=reason, ctx=ctx, reconciler=reconciler, enqueue_dependent=enqueue_dependent
+        )
     finally:
         lock.release()
 
@@ -119,12 +121,18 @@ def _emit_events(ctx: Context, ref: ObjectRef, prev: dict[str, Any], outcome: Ou
                 revision=outcome.revision or "",
             )
         elif old_ready.get("status") == "False":
-            ctx.events.emit(ref, severity="info", reason=outcome.reason, message=outcome.message,
-                            revision=outcome.revision or "")
+            ctx.events.emit(
+                ref,
+                severity="info",
+                reason=outcome.reason,
+                message=outcome.message,
+                revision=outcome.revision or "",
+            )
         return
     if outcome.result == "waiting":
         return
     if old_ready.get("reason") == outcome.reason and old_ready.get("message") == outcome.message:
         return
-    ctx.events.emit(ref, severity="error", reason=outcome.reason, message=outcome.message,
-                    revision=outcome.revision or "")
+    ctx.events.emit(
+        ref, severity="error", reason=outcome.reason, message=outcome.message, revision=outcome.revision or ""
+    )

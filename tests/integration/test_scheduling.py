@@ -38,7 +38,9 @@ def remotes(tmp_path: Path) -> FileRemotes:
     return FileRemotes(tmp_path / "remotes").start()
 
 
-def test_polled_revision_is_recorded_and_new_commits_are_seen(cli, ctx, procs, remotes, tmp_path: Path) -> None:
+def test_polled_revision_is_recorded_and_new_commits_are_seen(
+    cli, ctx, procs, remotes, tmp_path: Path
+) -> None:
     # Given a repository declared with a 1 s interval, a worker and beat
     repo = remotes.new_repo("app", {"deploy.yaml": "replicas: 1\n"})
     (tmp_path / "repo.yaml").write_text(git_repository("app", repo.url, interval="1s"))
@@ -135,10 +137,14 @@ def test_manual_reconcile_waits_for_the_result(cli, ctx, procs, remotes, tmp_pat
     assert "RepositoryNotFound" in failed.stderr or "not found" in failed.stderr.lower()
 
 
-def test_worker_killed_mid_poll_is_redelivered_and_completes(cli, ctx, procs, tmp_path: Path, slow_http) -> None:
+def test_worker_killed_mid_poll_is_redelivered_and_completes(
+    cli, ctx, procs, tmp_path: Path, slow_http
+) -> None:
     # Given a repository whose server answers slowly, and a worker that takes the poll
     repo = slow_http.new_repo("slow", {"a.yaml": "a: 1\n"})
-    (tmp_path / "slow.yaml").write_text(git_repository("slow", repo.url, interval="1h", extra="  timeout: 60s\n"))
+    (tmp_path / "slow.yaml").write_text(
+        git_repository("slow", repo.url, interval="1h", extra="  timeout: 60s\n")
+    )
     cli("apply", "-f", str(tmp_path / "slow.yaml"))
     fast_redelivery = {"GITOPS_TASKS_VISIBILITY_TIMEOUT_S": "3", "GITOPS_TASKS_RUN_LOCK_TTL_S": "3"}
     first = procs("worker", "-c", "1", env=fast_redelivery)

@@ -70,14 +70,18 @@ def test_credentials_never_appear_in_logs_flower_events_status_or_broker(
         # When they have been polled a few times, and reconciled by hand
         wait_for(lambda: ready_reason(ctx, "with-secret") == "True/Succeeded", what="authenticated poll")
         wait_for(lambda: ready_reason(ctx, "token-in-url") == "True/Succeeded", what="poll with URL token")
-        wait_for(lambda: ready_reason(ctx, "wrong-secret") == "False/AuthenticationFailed", what="auth refused")
-        wait_for(lambda: ready_reason(ctx, "token-in-url-wrong") == "False/AuthenticationFailed", what="refused")
+        wait_for(
+            lambda: ready_reason(ctx, "wrong-secret") == "False/AuthenticationFailed", what="auth refused"
+        )
+        wait_for(
+            lambda: ready_reason(ctx, "token-in-url-wrong") == "False/AuthenticationFailed", what="refused"
+        )
         for name in ("wrong-secret", "token-in-url", "token-in-url-wrong"):
             cli("reconcile", "gitrepository", name, "--wait", "--timeout", "30s")
         assert any(c["type"] == "Stalled" for c in status(ctx, "wrong-secret")["conditions"])
 
         def flower_tasks() -> dict:
-            with urllib.request.urlopen(f"http://127.0.0.1:{flower_port}/api/tasks", timeout=5) as resp:  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{flower_port}/api/tasks", timeout=5) as resp:
                 return json.loads(resp.read())
 
         tasks = wait_for(lambda: _try(flower_tasks), timeout_s=30, what="Flower to list tasks")
@@ -151,7 +155,7 @@ def test_rabbitmq_as_broker_with_redis_for_state(cli, ctx, procs, tmp_path: Path
         for queue in vhost_queues:
             try:
                 channel.queue_purge(queue)
-            except Exception:  # noqa: BLE001 - the queue may not exist yet
+            except Exception:
                 channel = conn.channel()
     remotes = FileRemotes(tmp_path / "remotes").start()
     repo = remotes.new_repo("over-amqp", {"a.yaml": "a: 1\n"})
@@ -161,7 +165,9 @@ def test_rabbitmq_as_broker_with_redis_for_state(cli, ctx, procs, tmp_path: Path
     worker = procs("worker", "-c", "2", env=env)
     procs("beat", env=env)
 
-    wait_for(lambda: ready_reason(ctx, "over-amqp") == "True/Succeeded", timeout_s=60, what="poll over RabbitMQ")
+    wait_for(
+        lambda: ready_reason(ctx, "over-amqp") == "True/Succeeded", timeout_s=60, what="poll over RabbitMQ"
+    )
     done = cli("reconcile", "gitrepository", "over-amqp", "--wait", "--timeout", "30s", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "amqp://guest:**@127.0.0.1:5672//" in worker.log() or "amqp://guest:***@" in worker.log()

@@ -121,7 +121,7 @@ def test_transport_of(url: str, transport: str) -> None:
     assert transport_of(url) == transport
 
 
-@pytest.mark.parametrize("url", ["", "/srv/r.git", "ftp://h/r", "-oProxyCommand=x", "https//h"])
+@pytest.mark.parametrize("url", ["", "/srv/r.git", "ftp://h/r", "-oProxyCommand=x", "-oProxyCommand=x:y", "https//h"])
 def test_unusable_urls_are_stalled(url: str) -> None:
     with pytest.raises(GitError) as info:
         transport_of(url)

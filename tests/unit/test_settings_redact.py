@@ -67,6 +67,8 @@ def test_redact_keeps_ssh_user_names_and_masks_given_secrets() -> None:
 
 
 def test_log_filter_masks_urls_in_formatted_messages() -> None:
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "cloning %s", ("https://u:pw123456@h/r",), None)
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "cloning %s", ("https://u:pw123456@h/r",), None
+    )
     RedactingFilter().filter(record)
     assert "pw123456" not in record.getMessage()

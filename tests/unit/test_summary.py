@@ -14,8 +14,14 @@ NOW = 1_700_000_000.0
 
 def delay(outcome: Outcome, failures: int = 0, interval_s: float = 60.0) -> float:
     return next_delay_s(
-        outcome, interval_s=interval_s, failures=failures, jitter=0.05, backoff_base_s=5,
-        backoff_max_s=600, wait_retry_s=2, rng=random.Random(1),
+        outcome,
+        interval_s=interval_s,
+        failures=failures,
+        jitter=0.05,
+        backoff_base_s=5,
+        backoff_max_s=600,
+        wait_retry_s=2,
+        rng=random.Random(1),
     )
 
 
@@ -28,7 +34,9 @@ def test_stalled_is_not_retried_faster_than_the_interval() -> None:
 
 
 @pytest.mark.parametrize(("failures", "low", "high"), [(1, 2.5, 5), (2, 5, 10), (3, 10, 20), (10, 30, 60)])
-def test_transient_errors_back_off_exponentially_capped_by_interval(failures: int, low: float, high: float) -> None:
+def test_transient_errors_back_off_exponentially_capped_by_interval(
+    failures: int, low: float, high: float
+) -> None:
     assert low <= delay(Outcome("transient", "GitOperationFailed", "x"), failures=failures) <= high
 
 
@@ -38,13 +46,20 @@ def test_waiting_uses_its_retry_after() -> None:
 
 
 def test_summary_keeps_last_good_artifact_after_a_failure_and_counts_failures() -> None:
-    good = summarise({}, Outcome("success", "Succeeded", "ok", facts={"artifact": {"revision": "r1"}}),
-                     generation=1, now=NOW)
+    good = summarise(
+        {},
+        Outcome("success", "Succeeded", "ok", facts={"artifact": {"revision": "r1"}}),
+        generation=1,
+        now=NOW,
+    )
     assert condition(good, "Ready")["status"] == "True"
     failed = summarise(good, Outcome("transient", "GitOperationFailed", "boom"), generation=1, now=NOW + 5)
     assert failed["artifact"] == {"revision": "r1"}
     assert condition(failed, "Ready") == {
-        "type": "Ready", "status": "False", "reason": "GitOperationFailed", "message": "boom",
+        "type": "Ready",
+        "status": "False",
+        "reason": "GitOperationFailed",
+        "message": "boom",
         "lastTransitionTime": "2023-11-14T22:13:25Z",
     }
     assert failed["failures"] == 1
@@ -59,6 +74,8 @@ def test_stalled_sets_the_stalled_condition_and_reconciling_marks_progress() -> 
     assert stalled["observedGeneration"] == 3
     running = reconciling(stalled, generation=4, now=NOW)
     assert condition(running, "Reconciling")["status"] == "True"
-    done = summarise(running, Outcome("success", "Succeeded", "ok"), generation=4, now=NOW, request_token="t1")
+    done = summarise(
+        running, Outcome("success", "Succeeded", "ok"), generation=4, now=NOW, request_token="t1"
+    )
     assert condition(done, "Reconciling") is None and condition(done, "Stalled") is None
     assert done["lastHandledReconcileAt"] == "t1"

@@ -178,13 +178,17 @@ gitops-tasks.io/worker-pool: {{ . }}
 {{- end }}
 
 {{/*
-Pod annotations that roll the pods when their configuration changes. The generated Redis password is
-left out on purpose: it is random at render time and kept stable by lookup.
+Pod annotations that roll the pods when their configuration changes; only beat reads the catalog.
+The generated Redis password is left out on purpose: it is random at render time and kept stable by
+lookup. Call with (list $ "component").
 */}}
 {{- define "gitops-tasks.checksums" -}}
-checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
-checksum/catalog: {{ include (print .Template.BasePath "/catalog-configmap.yaml") . | sha256sum }}
-checksum/urls: {{ include (print .Template.BasePath "/secret-urls.yaml") . | sha256sum }}
+{{- $root := index . 0 }}
+checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
+checksum/urls: {{ include (print $root.Template.BasePath "/secret-urls.yaml") $root | sha256sum }}
+{{- if eq (index . 1) "beat" }}
+checksum/catalog: {{ include (print $root.Template.BasePath "/catalog-configmap.yaml") $root | sha256sum }}
+{{- end }}
 {{- end }}
 
 {{/* Pod-level fields shared by the gitops-tasks pods. */}}
