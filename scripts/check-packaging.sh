@@ -130,7 +130,8 @@ def check_common(docs):
 def check_defaults(docs):
     worker = container(docs, "worker-all")
     assert worker["args"] == ["worker", "-Q", ALL_QUEUES, "-c", "8", "-P", "threads", "-n", "gitops@%h"], worker["args"]
-    assert 'ping -d "gitops@$HOSTNAME"' in worker["livenessProbe"]["exec"]["command"][-1], "probe != node name"
+    probe = worker["livenessProbe"]["exec"]["command"][-1]
+    assert '-d "gitops@$(python -c \'import socket; print(socket.gethostname())\')"' in probe, probe
     assert one(docs, "Deployment", f"{FULL}-worker-all")["spec"]["replicas"] == 2
     beat = one(docs, "Deployment", f"{FULL}-beat")
     assert beat["spec"]["strategy"]["type"] == "Recreate" and beat["spec"]["replicas"] == 1

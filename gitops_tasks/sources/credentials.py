@@ -22,6 +22,7 @@ Error reasons (all stalled): ``SecretNotFound``, ``InvalidSecret``, ``InvalidURL
 from __future__ import annotations
 
 import base64
+import math
 import os
 import re
 import shlex
@@ -38,8 +39,10 @@ from gitops_tasks.sources.errors import GitError
 
 Transport = Literal["http", "ssh", "git", "file"]
 
-#: Seconds ssh may spend establishing the TCP connection (the whole operation has its own timeout).
-DEFAULT_CONNECT_TIMEOUT_S = 10
+#: Flux's default ``spec.timeout`` for git operations (seconds).
+DEFAULT_TIMEOUT_S = 60.0
+#: Upper bound for ssh's ConnectTimeout (seconds); lower when ``spec.timeout`` is shorter.
+MAX_CONNECT_TIMEOUT_S = 10
 #: The SSH login when the URL names none (Flux's default; git would use the local user's name).
 DEFAULT_SSH_USER = "git"
 #: What replaces a secret in any text.
@@ -54,7 +57,8 @@ _SCHEMES: dict[str, Transport] = {
     "file": "file",
 }
 _SCP_LIKE = re.compile(r"(?:[^@/:\s]+@)?\[?[^/:\s\]]+\]?:(?!//).+")
-_URL_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s]+)@")
+# Userinfo runs to the authority's last "@" (a password may hold a raw "@").
+_URL_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^/\s?#]+)@")
 _FALSE = shutil.which("false") or "/bin/false"
 
 
@@ -156,20 +160,8 @@ def read_secret(secrets_dir: Path, namespace: str, name: str) -> dict[str, str]:
 
 def base_env() -> dict[str, str]:
     """A git environment that never prompts, reads no user/system config and speaks English."""
-    keep = (
-        "PATH",
-        "HOME",
-        "TMPDIR",
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-        "GIT_SSL_CAINFO",
-        "http_proxy",
-        "https_proxy",
-        "no_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "NO_PROXY",
-    )
+    keep = ["PATH", "HOME", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO"]
+    keep += ["http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"]
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.update(
@@ -199,6 +191,8 @@ class Remote:
     transport: Transport
     env: Mapping[str, str]
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    #: The operation budget (``spec.timeout``, seconds) that timeouts are reported against.
+    timeout_s: float = DEFAULT_TIMEOUT_S
 
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
@@ -234,35 +228,24 @@ def _http_header(
 
 
 def _ssh_command(key_path: Path, known_hosts: Path, connect_timeout_s: int) -> str:
+    """``GIT_SSH_COMMAND``: only this key, only this known_hosts, strict, never interactive."""
     options = [
-        "-F",
-        os.devnull,
-        "-i",
-        str(key_path),
-        "-o",
         "IdentitiesOnly=yes",
-        "-o",
         "IdentityAgent=none",
-        "-o",
         "StrictHostKeyChecking=yes",
-        "-o",
         f"UserKnownHostsFile={known_hosts}",
-        "-o",
         f"GlobalKnownHostsFile={os.devnull}",
-        "-o",
         "UpdateHostKeys=no",
-        "-o",
         "BatchMode=yes",
-        "-o",
         "PasswordAuthentication=no",
-        "-o",
         "KbdInteractiveAuthentication=no",
-        "-o",
         f"ConnectTimeout={connect_timeout_s}",
-        "-o",
         "LogLevel=ERROR",
     ]
-    return shlex.join(["ssh", *options])
+    args = ["ssh", "-F", os.devnull, "-i", str(key_path)]
+    for option in options:
+        args += ["-o", option]
+    return shlex.join(args)
 
 
 @contextmanager
@@ -271,13 +254,14 @@ def open_remote(
     secret: Mapping[str, str] | None,
     *,
     secret_ref: str = "",
-    connect_timeout_s: int = DEFAULT_CONNECT_TIMEOUT_S,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Iterator[Remote]:
     """Yield a :class:`Remote` for ``url`` with ``secret`` (``None`` when no ``secretRef``).
 
     For SSH the identity and known_hosts are written to a private temp dir that is removed on
     exit, so use the remote inside the ``with``. ``secret_ref`` (``namespace/name``) names the
-    secret in messages. Raises :class:`GitError` (stalled) ``InvalidURL`` or ``InvalidSecret``.
+    secret in messages; ``timeout_s`` is ``spec.timeout`` (seconds). Raises :class:`GitError`
+    (stalled) ``InvalidURL`` or ``InvalidSecret``.
     """
     transport = transport_of(url)
     bare_url, url_user, url_password = split_credentials(url)
@@ -293,10 +277,10 @@ def open_remote(
                 GIT_CONFIG_KEY_0="http.extraHeader",
                 GIT_CONFIG_VALUE_0=f"Authorization: {header}",
             )
-        yield Remote(bare_url, display, transport, env, tuple(hidden))
+        yield Remote(bare_url, display, transport, env, tuple(hidden), timeout_s)
         return
     if transport != "ssh":
-        yield Remote(bare_url, display, transport, env, tuple(hidden))
+        yield Remote(bare_url, display, transport, env, tuple(hidden), timeout_s)
         return
     if secret is None:
         raise GitError(
@@ -309,7 +293,10 @@ def open_remote(
     ssh_why = "SSH needs a deploy key ('identity') and the server's host key ('known_hosts')"
     identity = _require(secret, "identity", secret_ref, ssh_why)
     known_hosts = _require(
-        secret, "known_hosts", secret_ref, "known_hosts missing: host keys are always checked"
+        secret,
+        "known_hosts",
+        secret_ref,
+        "SSH host keys are always checked, so the server's key must be listed there",
     )
     hidden.append(identity)
     tmp = Path(tempfile.mkdtemp(prefix="gitops-ssh-"))
@@ -319,7 +306,12 @@ def open_remote(
         with os.fdopen(fd, "w") as fh:
             fh.write(identity if identity.endswith("\n") else identity + "\n")
         kh_path.write_text(known_hosts if known_hosts.endswith("\n") else known_hosts + "\n")
-        env.update(GIT_SSH_COMMAND=_ssh_command(key_path, kh_path, connect_timeout_s), GIT_SSH_VARIANT="ssh")
-        yield Remote(bare_url, display, transport, env, tuple(hidden))
+        env.update(
+            GIT_SSH_COMMAND=_ssh_command(
+                key_path, kh_path, min(MAX_CONNECT_TIMEOUT_S, max(1, math.ceil(timeout_s)))
+            ),
+            GIT_SSH_VARIANT="ssh",
+        )
+        yield Remote(bare_url, display, transport, env, tuple(hidden), timeout_s)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -130,11 +130,9 @@ def run_git(
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         proc.communicate()
+        budget = f"spec.timeout {format_duration(remote.timeout_s)}" if remote else format_duration(timeout_s)
         raise GitError(
-            "GitOperationTimedOut",
-            redact(
-                f"{operation} {display} timed out after {format_duration(timeout_s)} (spec.timeout)", secrets
-            ),
+            "GitOperationTimedOut", redact(f"{operation} {display} timed out ({budget})", secrets)
         ) from None
     except BaseException:
         _kill_group(proc)

@@ -8,7 +8,6 @@ reported is always one this worker can check out.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitops_tasks.objects.durations import parse_duration
+from gitops_tasks.objects.durations import format_duration, parse_duration
 from gitops_tasks.objects.model import Object
 from gitops_tasks.sources.credentials import (
-    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_TIMEOUT_S,
     Remote,
     mask_url,
     open_remote,
@@ -30,8 +29,6 @@ from gitops_tasks.sources.gitcli import ls_remote
 from gitops_tasks.sources.mirror import Mirror, ensure_commit, ensure_contains
 from gitops_tasks.sources.refs import choose_ref
 
-#: Flux's default for ``spec.timeout`` on a GitRepository (seconds).
-DEFAULT_TIMEOUT_S = 60.0
 #: Used for ``waiting`` retries when ``spec.interval`` is absent (seconds).
 DEFAULT_INTERVAL_S = 60.0
 
@@ -107,7 +104,7 @@ def open_spec_remote(spec: GitSpec, *, secrets_dir: Path) -> Iterator[Remote]:
         spec.url,
         secret,
         secret_ref="/".join(spec.secret) if spec.secret else "",
-        connect_timeout_s=min(DEFAULT_CONNECT_TIMEOUT_S, max(1, math.ceil(spec.timeout_s))),
+        timeout_s=spec.timeout_s,
     ) as remote:
         yield remote
 
@@ -124,7 +121,10 @@ def poll(obj: Object, *, secrets_dir: Path, cache_dir: Path, known_commit: str |
     def remaining() -> float:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise GitError("GitOperationTimedOut", f"poll of {mask_url(spec.url)} ran past spec.timeout")
+            raise GitError(
+                "GitOperationTimedOut",
+                f"poll of {mask_url(spec.url)} timed out (spec.timeout {format_duration(spec.timeout_s)})",
+            )
         return left
 
     with open_spec_remote(spec, secrets_dir=secrets_dir) as remote:

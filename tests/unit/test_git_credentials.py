@@ -23,7 +23,9 @@ def _header(env: dict[str, str]) -> str:
 
 
 def test_basic_auth_goes_into_an_env_header_not_the_url() -> None:
-    with open_remote("https://h/r.git", {"username": "bob", "password": "pw-xyz\n"}, secret_ref="ns/s") as remote:
+    with open_remote(
+        "https://h/r.git", {"username": "bob", "password": "pw-xyz\n"}, secret_ref="ns/s"
+    ) as remote:
         assert remote.url == "https://h/r.git"
         assert _header(dict(remote.env)) == "Authorization: Basic " + base64.b64encode(b"bob:pw-xyz").decode()
         assert "pw-xyz" in remote.secrets
@@ -45,14 +47,19 @@ def test_credentials_in_the_url_move_into_the_header() -> None:
 
 
 def test_half_a_basic_secret_is_stalled_naming_the_key() -> None:
-    with pytest.raises(GitError) as info, open_remote("https://h/r.git", {"username": "u"}, secret_ref="ns/s"):
+    with (
+        pytest.raises(GitError) as info,
+        open_remote("https://h/r.git", {"username": "u"}, secret_ref="ns/s"),
+    ):
         pass
     assert (info.value.reason, info.value.stalled) == ("InvalidSecret", True)
     assert "ns/s" in info.value.message and "'password'" in info.value.message
 
 
 def test_ssh_writes_private_key_files_and_checks_host_keys_strictly() -> None:
-    with open_remote("ssh://git@h:2222/r.git", {"identity": KEY, "known_hosts": "h ssh-ed25519 AAAA"}) as remote:
+    with open_remote(
+        "ssh://git@h:2222/r.git", {"identity": KEY, "known_hosts": "h ssh-ed25519 AAAA"}
+    ) as remote:
         command = remote.env["GIT_SSH_COMMAND"]
         for option in ("StrictHostKeyChecking=yes", "IdentitiesOnly=yes", "BatchMode=yes", "ConnectTimeout="):
             assert option in command
@@ -73,7 +80,11 @@ def test_ssh_url_without_user_logs_in_as_git() -> None:
 
 @pytest.mark.parametrize(
     ("secret", "key"),
-    [({"identity": KEY}, "known_hosts"), ({"known_hosts": "h k"}, "identity"), ({"identity": KEY, "known_hosts": " "}, "known_hosts")],
+    [
+        ({"identity": KEY}, "known_hosts"),
+        ({"known_hosts": "h k"}, "identity"),
+        ({"identity": KEY, "known_hosts": " "}, "known_hosts"),
+    ],
 )
 def test_ssh_without_known_hosts_or_key_is_stalled(secret: dict[str, str], key: str) -> None:
     with pytest.raises(GitError) as info, open_remote("git@h:r.git", secret, secret_ref="default/deploy"):
@@ -83,7 +94,10 @@ def test_ssh_without_known_hosts_or_key_is_stalled(secret: dict[str, str], key: 
 
 
 def test_ssh_without_secret_ref_is_stalled() -> None:
-    with pytest.raises(GitError, match="spec.secretRef is required") as info, open_remote("ssh://git@h/r", None):
+    with (
+        pytest.raises(GitError, match=r"spec\.secretRef is required") as info,
+        open_remote("ssh://git@h/r", None),
+    ):
         pass
     assert info.value.stalled
 
@@ -121,7 +135,9 @@ def test_transport_of(url: str, transport: str) -> None:
     assert transport_of(url) == transport
 
 
-@pytest.mark.parametrize("url", ["", "/srv/r.git", "ftp://h/r", "-oProxyCommand=x", "-oProxyCommand=x:y", "https//h"])
+@pytest.mark.parametrize(
+    "url", ["", "/srv/r.git", "ftp://h/r", "-oProxyCommand=x", "-oProxyCommand=x:y", "https//h"]
+)
 def test_unusable_urls_are_stalled(url: str) -> None:
     with pytest.raises(GitError) as info:
         transport_of(url)
@@ -144,19 +160,47 @@ def test_mirror_is_shared_by_urls_differing_only_in_credentials(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("stderr", "reason", "stalled"),
     [
-        ("git@h: Permission denied (publickey).\nfatal: Could not read from remote repository.", "AuthenticationFailed", True),
+        (
+            "git@h: Permission denied (publickey).\nfatal: Could not read from remote repository.",
+            "AuthenticationFailed",
+            True,
+        ),
         ("fatal: Authentication failed for 'https://h/r.git/'", "AuthenticationFailed", True),
-        ("fatal: could not read Username for 'http://h': terminal prompts disabled", "AuthenticationFailed", True),
-        ("fatal: unable to access 'https://h/r/': The requested URL returned error: 403", "AuthenticationFailed", True),
-        ("No ED25519 host key is known for [h]:22 and you have requested strict checking.\nHost key verification failed.",
-         "HostKeyVerificationFailed", True),
-        ("@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n", "HostKeyVerificationFailed", True),
+        (
+            "fatal: could not read Username for 'http://h': terminal prompts disabled",
+            "AuthenticationFailed",
+            True,
+        ),
+        (
+            "fatal: unable to access 'https://h/r/': The requested URL returned error: 403",
+            "AuthenticationFailed",
+            True,
+        ),
+        (
+            "No ED25519 host key is known for [h]:22 and you have requested strict checking.\n"
+            "Host key verification failed.",
+            "HostKeyVerificationFailed",
+            True,
+        ),
+        (
+            "@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n",
+            "HostKeyVerificationFailed",
+            True,
+        ),
         ("fatal: '/srv/x.git' does not appear to be a git repository", "RepositoryNotFound", False),
         ("fatal: repository 'http://h/x.git/' not found", "RepositoryNotFound", False),
-        ("fatal: remote error: access denied or repository not exported: /x.git", "RepositoryNotFound", False),
+        (
+            "fatal: remote error: access denied or repository not exported: /x.git",
+            "RepositoryNotFound",
+            False,
+        ),
         ("ssh: connect to host h port 22: Connection timed out", "GitOperationTimedOut", False),
         ("ssh: connect to host h port 1: Connection refused", "GitOperationFailed", False),
-        ("fatal: unable to access 'https://h/r/': The requested URL returned error: 502", "GitOperationFailed", False),
+        (
+            "fatal: unable to access 'https://h/r/': The requested URL returned error: 502",
+            "GitOperationFailed",
+            False,
+        ),
     ],
 )
 def test_classify_git_failures(stderr: str, reason: str, stalled: bool) -> None:
@@ -167,7 +211,9 @@ def test_classify_git_failures(stderr: str, reason: str, stalled: bool) -> None:
 
 
 def test_classified_messages_are_redacted() -> None:
-    err = classify("fatal: bad header with tok-42 in it", operation="fetch", display_url="h", secrets=["tok-42"])
+    err = classify(
+        "fatal: bad header with tok-42 in it", operation="fetch", display_url="h", secrets=["tok-42"]
+    )
     assert "tok-42" not in err.message and "***" in err.message
 
 

@@ -58,7 +58,9 @@ def test_parse_ls_remote_keeps_symref_and_peeled_entries() -> None:
         ({"commit": C, "branch": "develop"}, f"develop@sha1:{C}", "refs/heads/develop", "commit"),
     ],
 )
-def test_choose_ref_revision_and_ref(ref: dict[str, Any] | None, revision: str, ref_name: str, kind: str) -> None:
+def test_choose_ref_revision_and_ref(
+    ref: dict[str, Any] | None, revision: str, ref_name: str, kind: str
+) -> None:
     choice = choose_ref(REMOTE, ref, url=URL)
     assert (choice.revision, choice.ref_name, choice.kind) == (revision, ref_name, kind)
     assert choice.revision.endswith(choice.commit)
@@ -67,7 +69,10 @@ def test_choose_ref_revision_and_ref(ref: dict[str, Any] | None, revision: str, 
 @pytest.mark.parametrize(
     ("ref", "kind"),
     [
-        ({"commit": C, "name": "refs/pull/1/head", "semver": "*", "tag": "v1.0.0", "branch": "main"}, "commit"),
+        (
+            {"commit": C, "name": "refs/pull/1/head", "semver": "*", "tag": "v1.0.0", "branch": "main"},
+            "commit",
+        ),
         ({"name": "refs/pull/1/head", "semver": "*", "tag": "v1.0.0", "branch": "main"}, "name"),
         ({"semver": "*", "tag": "v1.0.0", "branch": "main"}, "semver"),
         ({"tag": "v1.0.0", "branch": "main"}, "tag"),
@@ -116,7 +121,9 @@ def test_sha256_revisions_say_so() -> None:
         ({"commit": "abc123"}, "InvalidRef", "stalled", "spec.ref.commit"),
     ],
 )
-def test_choose_ref_errors_say_what_and_what_next(ref: dict[str, Any], reason: str, result: str, words: str) -> None:
+def test_choose_ref_errors_say_what_and_what_next(
+    ref: dict[str, Any], reason: str, result: str, words: str
+) -> None:
     with pytest.raises(GitError) as info:
         choose_ref(REMOTE, ref, url=URL)
     assert (info.value.reason, info.value.result) == (reason, result)
@@ -125,8 +132,20 @@ def test_choose_ref_errors_say_what_and_what_next(ref: dict[str, Any], reason: s
 
 # --------------------------------------------------------------------------- semver ranges
 
-VERSIONS = ["0.0.3", "0.3.1", "0.4.0", "1.0.0-rc.1", "1.0.0", "1.2.0", "1.2.9", "1.3.0", "1.9.9", "2.0.0-alpha",
-            "2.0.0", "2.5.0"]  # fmt: skip
+VERSIONS = [
+    "0.0.3",
+    "0.3.1",
+    "0.4.0",
+    "1.0.0-rc.1",
+    "1.0.0",
+    "1.2.0",
+    "1.2.9",
+    "1.3.0",
+    "1.9.9",
+    "2.0.0-alpha",
+    "2.0.0",
+    "2.5.0",
+]
 
 
 @pytest.mark.parametrize(
@@ -158,7 +177,10 @@ VERSIONS = ["0.0.3", "0.3.1", "0.4.0", "1.0.0-rc.1", "1.0.0", "1.2.0", "1.2.9", 
         ("!=1.2.0, 1.x", ["1.0.0", "1.2.9", "1.3.0", "1.9.9"]),
         ("*", ["0.0.3", "0.3.1", "0.4.0", "1.0.0", "1.2.0", "1.2.9", "1.3.0", "1.9.9", "2.0.0", "2.5.0"]),
         # prereleases only when the comparator names one
-        (">=1.0.0-0", ["1.0.0-rc.1", "1.0.0", "1.2.0", "1.2.9", "1.3.0", "1.9.9", "2.0.0-alpha", "2.0.0", "2.5.0"]),
+        (
+            ">=1.0.0-0",
+            ["1.0.0-rc.1", "1.0.0", "1.2.0", "1.2.9", "1.3.0", "1.9.9", "2.0.0-alpha", "2.0.0", "2.5.0"],
+        ),
         (">=1.0.0-0 <2.0.0", ["1.0.0", "1.2.0", "1.2.9", "1.3.0", "1.9.9"]),
         (">=2.0.0-alpha <3.0.0-0", ["2.0.0-alpha", "2.0.0", "2.5.0"]),
     ],
@@ -183,7 +205,13 @@ def test_highest_ignores_non_version_tags_and_accepts_v_prefix() -> None:
 
 @pytest.mark.parametrize(
     ("tag", "version"),
-    [("v1", "1.0.0"), ("1.2", "1.2.0"), ("v1.2.3-rc.1+b.5", "1.2.3-rc.1+b.5"), ("latest", None), ("v1.2.3.4", None)],
+    [
+        ("v1", "1.0.0"),
+        ("1.2", "1.2.0"),
+        ("v1.2.3-rc.1+b.5", "1.2.3-rc.1+b.5"),
+        ("latest", None),
+        ("v1.2.3.4", None),
+    ],
 )
 def test_parse_version_is_lenient_like_flux(tag: str, version: str | None) -> None:
     parsed = parse_version(tag)
@@ -199,6 +227,8 @@ def test_parse_version_is_lenient_like_flux(tag: str, version: str | None) -> No
         ("https://user:s3cret@host/org/repo.git", "https://user:***@host/org/repo.git"),
         ("https://ghp_token123@github.com/org/repo", "https://***@github.com/org/repo"),
         ("http://u:p%40ss@127.0.0.1:8080/r.git", "http://u:***@127.0.0.1:8080/r.git"),
+        ("https://u:p@ss@host/r.git", "https://u:***@host/r.git"),
+        ("see https://t0k@h/r and https://h/x", "see https://***@h/r and https://h/x"),
         ("ssh://git@github.com/org/repo.git", "ssh://git@github.com/org/repo.git"),
         ("ssh://git:pw@host:22/r.git", "ssh://git:***@host:22/r.git"),
         ("git@github.com:org/repo.git", "git@github.com:org/repo.git"),
@@ -210,7 +240,8 @@ def test_mask_url_hides_passwords_and_tokens(url: str, masked: str) -> None:
 
 
 def test_redact_removes_secret_values_and_url_credentials() -> None:
-    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n"
+    body = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ"
+    key = f"-----BEGIN OPENSSH PRIVATE KEY-----\n{body}\n-----END OPENSSH PRIVATE KEY-----\n"
     text = (
         "fatal: could not fetch https://bob:hunter2-long@h/r.git with token tkn-abcdef "
         "key line b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ"
