@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-_MARK = re.compile(r"<!-- section:(?P<name>[a-z_]+):begin -->\n(?P<body>.*?)<!-- section:(?P=name):end -->\n", re.S)
+_MARK = re.compile(
+    r"<!-- section:(?P<name>[a-z_]+):begin -->\n(?P<body>.*?)<!-- section:(?P=name):end -->\n", re.S
+)
 
 
 @dataclass

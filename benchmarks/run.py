@@ -1,0 +1,84 @@
+"""Run the benchmarks and rewrite ``BENCHMARKS.md``.
+
+``python -m benchmarks.run`` runs all of them; ``--only poll`` (repeatable) runs some and keeps
+the other sections of ``BENCHMARKS.md`` as they were. The header (machine facts) is rewritten on
+every run; each section says when and with which command it was measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from benchmarks import machine
+from benchmarks.report import Section, read_sections, render
+from tests.procs import REPO_ROOT
+
+#: Where the figures go.
+BENCHMARKS_MD = REPO_ROOT / "BENCHMARKS.md"
+#: Section names, in the order they appear.
+ORDER = ("poll", "scheduler")
+
+
+def _run_poll(command: str) -> Section:
+    from benchmarks import bench_poll
+
+    return bench_poll.render(bench_poll.measure(), command=command)
+
+
+def _run_scheduler(command: str) -> Section:
+    from benchmarks import bench_scheduler
+
+    return bench_scheduler.render(bench_scheduler.measure(), command=command)
+
+
+BENCHMARKS: dict[str, Callable[[str], Section]] = {"poll": _run_poll, "scheduler": _run_scheduler}
+
+
+def header(command: str) -> str:
+    facts = machine.facts()
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `benchmarks/run.py`; do not edit by hand (run `make bench`, or "
+        "`python -m benchmarks.run --only NAME` to redo one section and keep the others).",
+        "",
+        f"Last run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} with `{command}` on:",
+        "",
+        *[f"- {label}: {value}" for label, value in facts.items()],
+        "",
+        "Every process ran on this one machine (servers, workers, beat and the benchmark itself share "
+        "its cores), on 127.0.0.1. Each section names the date and command it was measured with.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write(sections: Sequence[Section], *, command: str | None = None) -> None:
+    """Replace ``sections`` in BENCHMARKS.md, keep the others, rewrite the header."""
+    command = command or "python -m " + " ".join(["benchmarks.run", *sys.argv[1:]])
+    kept = read_sections(BENCHMARKS_MD)
+    kept.update({s.name: s.markdown for s in sections})
+    BENCHMARKS_MD.write_text(render(header(command), kept, ORDER))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run benchmarks and rewrite BENCHMARKS.md.")
+    parser.add_argument(
+        "--only", action="append", choices=sorted(BENCHMARKS), help="run only this benchmark (repeatable)"
+    )
+    args = parser.parse_args(argv)
+    command = "python -m " + " ".join(["benchmarks.run", *(sys.argv[1:] if argv is None else argv)])
+    names = [n for n in ORDER if not args.only or n in args.only]
+    sections = []
+    for name in names:
+        print(f"=== {name}", flush=True)
+        sections.append(BENCHMARKS[name](command))
+        write(sections, command=command)  # after each one, so a later failure keeps earlier figures
+    print(f"wrote {BENCHMARKS_MD}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

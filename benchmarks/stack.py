@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -35,15 +36,24 @@ def settings_of(env: dict[str, str]) -> Settings:
     return Settings.from_env(env)
 
 
-def start_worker(name: str, env: dict[str, str], log_dir: Path, *args: str) -> Proc:
-    """A ``gitops-tasks worker`` process, returned once Celery logs that it is ready."""
-    proc = Proc(name, cli_argv("worker", *args), env, log_dir)
-    wait_for(
-        lambda: "ready." in proc.log() or proc.proc.poll() is not None,
-        timeout_s=DEFAULT_START_TIMEOUT_S,
-        interval_s=0.1,
-        what=f"{name} to be ready",
-    )
+def start_worker(
+    name: str, env: dict[str, str], log_dir: Path, *args: str, module: str = "gitops_tasks.cli"
+) -> Proc:
+    """A ``gitops-tasks worker`` process (``python -m <module> worker ARGS``), once Celery says it is ready."""
+    from gitops_tasks.app import make_app
+
+    argv = cli_argv("worker", *args, "-n", f"{name}@%h")
+    argv[2] = module
+    proc = Proc(name, argv, env, log_dir)
+    app = make_app(settings_of(env))
+    node = f"{name}@{socket.gethostname()}"
+
+    def ready() -> bool:
+        if proc.proc.poll() is not None or "ready." in proc.log():
+            return True
+        return bool(app.control.ping(destination=[node], timeout=0.5))
+
+    wait_for(ready, timeout_s=DEFAULT_START_TIMEOUT_S, interval_s=0.2, what=f"{name} to be ready")
     if proc.proc.poll() is not None:
         raise RuntimeError(f"{name} exited with {proc.proc.returncode}:\n{proc.log()[-3000:]}")
     return proc
@@ -74,3 +84,31 @@ class Stopwatch:
 
     def __exit__(self, *exc: object) -> None:
         self.s = time.perf_counter() - self.start
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of ``pid`` (from ``/proc/<pid>/task/*/children``)."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores, from ``/proc/stat``."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    return (total - idle) / _CLK_TCK, total / _CLK_TCK
+
+
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listen queue was full (all sockets)."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for head, values in zip(lines[::2], lines[1::2], strict=False):
+        if head.startswith("TcpExt:"):
+            return int(dict(zip(head.split()[1:], values.split()[1:], strict=True))["ListenOverflows"])
+    return 0

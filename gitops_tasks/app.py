@@ -33,7 +33,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        "broker_transport_options": broker_transport_options(settings),
         "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
         "broker_connection_retry_on_startup": True,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
@@ -45,6 +45,21 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": {tasknames.GIT_POLL: {"queue": "git"}, tasknames.RECONCILE: {"queue": "priority"}},
         "worker_hijack_root_logger": True,
         "beat_max_loop_interval": 5,
+    }
+
+
+def broker_transport_options(settings: Settings) -> dict[str, Any]:
+    """Redis broker: redeliver a dead worker's unacknowledged task after the visibility timeout.
+
+    Kombu sweeps for such tasks every ``unacked_restore_interval × unacked_restore_throttle`` seconds
+    (100 s by default); sweeping every quarter of the timeout (1–10 s) keeps redelivery prompt.
+    Other brokers ignore these options (RabbitMQ redelivers when the connection drops).
+    """
+    vt = settings.visibility_timeout_s
+    return {
+        "visibility_timeout": vt,
+        "unacked_restore_interval": min(10, max(1, vt // 4)),
+        "unacked_restore_throttle": 1,
     }
 
 

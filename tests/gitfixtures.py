@@ -2,7 +2,8 @@
 
 Servers are started once per session on 127.0.0.1 with free ports and stopped by PID at the end;
 each test makes its own repositories with a unique name (``git_repo_name``), so tests never see
-each other's state. ``sshd_server`` skips with the reason when OpenSSH's sshd is not installed.
+each other's state (``slow_http`` is per test, since tests change its ``delay_s``).
+``sshd_server`` skips with the reason when OpenSSH's sshd is not installed.
 """
 
 from __future__ import annotations
@@ -71,6 +72,13 @@ def smart_http_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmartH
     """Smart HTTP accepting basic auth (:data:`HTTP_USERNAME`/:data:`HTTP_PASSWORD`) or :data:`HTTP_TOKEN`."""
     base = tmp_path_factory.mktemp("smart-http-auth") / "repos"
     with SmartHTTPServer(base, username=HTTP_USERNAME, password=HTTP_PASSWORD, token=HTTP_TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def slow_http(git_workdir: Path) -> Iterator[SmartHTTPServer]:
+    """Anonymous smart HTTP of this test's own, so it may set ``.delay_s`` to slow every request."""
+    with SmartHTTPServer(git_workdir / "slow-http" / "repos") as server:
         yield server
 
 

@@ -22,10 +22,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -359,6 +360,8 @@ class _GitHTTPHandler(http.server.BaseHTTPRequestHandler):
             self._reply(401, [("WWW-Authenticate", 'Basic realm="git"')], b"unauthorized\n")
             return
         self.server.owner.requests += 1
+        if self.server.owner.delay_s > 0:
+            time.sleep(self.server.owner.delay_s)
         path, _, query = self.path.partition("?")
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -407,6 +410,11 @@ class _GitHTTPd(http.server.ThreadingHTTPServer):
     daemon_threads = True
     owner: SmartHTTPServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up (a killed worker, a timed-out poll) are normal here, not errors."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class SmartHTTPServer(_Server):
     """Smart HTTP (``git http-backend`` as CGI) on ``http://127.0.0.1:<port>/<name>.git``.
@@ -414,7 +422,8 @@ class SmartHTTPServer(_Server):
     With ``username``/``password`` and/or ``token`` set, every request must carry matching
     ``Authorization: Basic`` or ``Bearer``; otherwise the answer is 401 with ``WWW-Authenticate``.
     ``requests`` and ``unauthorized`` count served and refused requests (tests use them to prove
-    that nothing was fetched).
+    that nothing was fetched). ``delay_s`` (settable while running) holds every authorised request
+    that long after counting it, to imitate a slow server.
     """
 
     scheme = "http"
@@ -430,6 +439,7 @@ class SmartHTTPServer(_Server):
         self.username, self.password, self.token = username, password, token
         self.requests = 0
         self.unauthorized = 0
+        self.delay_s = 0.0
         self._httpd: _GitHTTPd | None = None
         self._thread: threading.Thread | None = None
 
@@ -591,10 +601,3 @@ class SilentServer:
         for conn in self._conns:
             conn.close()
         self._sock.close()
-
-
-@contextlib.contextmanager
-def running(server: _Server) -> Iterator[_Server]:
-    """``with running(GitDaemon(d)) as srv:`` for callers that prefer a function."""
-    with server:
-        yield server

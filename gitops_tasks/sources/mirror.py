@@ -72,6 +72,11 @@ def _local_ref(ref_name: str) -> str:
     return ref_name if ref_name.startswith("refs/") else FOREIGN_REF_PREFIX + ref_name
 
 
+def _remaining(deadline: float) -> float:
+    """Seconds left before ``deadline`` (monotonic), never zero so git still gets a chance to fail."""
+    return max(deadline - time.monotonic(), 0.001)
+
+
 class Mirror:
     """One bare mirror. Cheap to construct; touches the disk only when used."""
 
@@ -147,11 +152,11 @@ class Mirror:
         ]
         for attempt in (1, 2):
             if not self.exists():
-                self.recreate(timeout_s=max(deadline - time.monotonic(), 0.001))
+                self.recreate(timeout_s=_remaining(deadline))
             try:
                 run_git(
                     args,
-                    timeout_s=max(deadline - time.monotonic(), 0.001),
+                    timeout_s=_remaining(deadline),
                     remote=remote,
                     cwd=self.path,
                     operation="fetch",
@@ -165,10 +170,6 @@ class Mirror:
                 if attempt == 2 or not corrupt:
                     raise
                 shutil.rmtree(self.path, ignore_errors=True)
-
-
-def _remaining(deadline: float) -> float:
-    return max(deadline - time.monotonic(), 0.001)
 
 
 def ensure_commit(

@@ -31,7 +31,9 @@ def _children_of(pid: int) -> list[int]:
 
 def test_up_runs_the_examples_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     # Given a fresh data dir, no Redis configured, and the offline example repositories
-    subprocess.run([sys.executable, "scripts/prepare_examples.py"], cwd=REPO_ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "scripts/prepare_examples.py"], cwd=REPO_ROOT, check=True, capture_output=True
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_TASKS_", "FLOWER_"))}
     flower_port = free_port()
     env.update(
@@ -48,8 +50,12 @@ def test_up_runs_the_examples_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
         # Then within 30 s every example repository has a recorded revision
         def ready() -> list[dict] | None:
             result = subprocess.run(
-                cli_argv("get", "gitrepository", "-A", "-o", "json"), env=env, capture_output=True, text=True,
-                cwd=REPO_ROOT, check=False,
+                cli_argv("get", "gitrepository", "-A", "-o", "json"),
+                env=env,
+                capture_output=True,
+                text=True,
+                cwd=REPO_ROOT,
+                check=False,
             )
             if result.returncode != 0 or not result.stdout.strip():
                 return None
@@ -57,7 +63,9 @@ def test_up_runs_the_examples_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
             items = items if isinstance(items, list) else [items]
             return items if len(items) == 4 and all(i["ready"] == "True" for i in items) else None
 
-        items = wait_for(ready, timeout_s=30, interval_s=0.5, what="the four example repositories to be Ready")
+        items = wait_for(
+            ready, timeout_s=30, interval_s=0.5, what="the four example repositories to be Ready"
+        )
         assert all("@sha1:" in item["revision"] or item["revision"].startswith("sha1:") for item in items)
         assert time.monotonic() - started < 30
 
