@@ -62,6 +62,8 @@ DEFAULT_CONFIGS = ((1, 8), (2, 8))
 DEFAULT_CYCLE_TIMEOUT_S = 600.0
 #: How often the benchmark checks statuses while a cycle runs (seconds).
 DEFAULT_CHECK_INTERVAL_S = 0.02
+#: Statuses read per check (the oldest pending ones).
+DEFAULT_CHECK_CHUNK = 64
 #: Worker variants measured by ``--whatif`` (1 process × 8 threads, first server): see whatif_worker.
 DEFAULT_WHATIFS = (
     "log_warning",

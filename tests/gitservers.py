@@ -359,9 +359,20 @@ class _GitHTTPHandler(http.server.BaseHTTPRequestHandler):
             self.server.owner.unauthorized += 1
             self._reply(401, [("WWW-Authenticate", 'Basic realm="git"')], b"unauthorized\n")
             return
-        self.server.owner.requests += 1
-        if self.server.owner.delay_s > 0:
-            time.sleep(self.server.owner.delay_s)
+        owner = self.server.owner
+        with owner.lock:
+            owner.requests += 1
+            owner.in_flight += 1
+            owner.max_in_flight = max(owner.max_in_flight, owner.in_flight)
+        try:
+            if owner.delay_s > 0:
+                time.sleep(owner.delay_s)
+            self._backend(body)
+        finally:
+            with owner.lock:
+                owner.in_flight -= 1
+
+    def _backend(self, body: bytes) -> None:
         path, _, query = self.path.partition("?")
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -440,6 +451,10 @@ class SmartHTTPServer(_Server):
         self.requests = 0
         self.unauthorized = 0
         self.delay_s = 0.0
+        #: Requests being served now, and the most ever served at once.
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.lock = threading.Lock()
         self._httpd: _GitHTTPd | None = None
         self._thread: threading.Thread | None = None
 

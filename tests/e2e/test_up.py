@@ -72,7 +72,7 @@ def test_up_runs_the_examples_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
         # And Flower shows the tasks
         def flower_lists_polls() -> bool:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{flower_port}/api/tasks", timeout=2) as resp:  # noqa: S310
+                with urllib.request.urlopen(f"http://127.0.0.1:{flower_port}/api/tasks", timeout=2) as resp:
                     return any(t.get("name") == "gitops.git.poll" for t in json.loads(resp.read()).values())
             except OSError:
                 return False

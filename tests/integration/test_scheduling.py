@@ -163,3 +163,25 @@ def test_worker_killed_mid_poll_is_redelivered_and_completes(
     wait_for(lambda: revision(ctx, "slow") == f"main@sha1:{repo.head}", timeout_s=60, what="redelivered poll")
     token = ctx.client.hget(ctx.keys.requests, "GitRepository/default/slow")
     assert status(ctx, "slow")["lastHandledReconcileAt"] == token
+
+
+def test_one_object_is_never_reconciled_by_two_workers_at_once(cli, ctx, procs, tmp_path: Path, slow_http) -> None:
+    # Given a slow repository and two workers with four threads each
+    repo = slow_http.new_repo("contended", {"a.yaml": "a: 1\n"})
+    (tmp_path / "repo.yaml").write_text(git_repository("contended", repo.url, interval="1h"))
+    cli("apply", "-f", str(tmp_path / "repo.yaml"))
+    procs("worker", "-c", "4")
+    procs("worker", "-c", "4")
+    assert cli("reconcile", "gitrepository", "contended", "--wait").returncode == 0
+    slow_http.delay_s = 0.5
+    slow_http.max_in_flight = 0
+
+    # When six reconciles are requested at once (each bypasses the enqueue guard, as a person may)
+    for _ in range(6):
+        assert cli("reconcile", "gitrepository", "contended").returncode == 0
+    token = ctx.client.hget(ctx.keys.requests, "GitRepository/default/contended")
+    wait_for(lambda: status(ctx, "contended").get("lastHandledReconcileAt") == token, timeout_s=60, what="done")
+
+    # Then the server never saw two polls of that repository at the same time
+    assert slow_http.requests > 1
+    assert slow_http.max_in_flight == 1
