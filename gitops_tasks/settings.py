@@ -43,6 +43,9 @@ DEFAULT_FLOWER_PORT = 5555
 #: Worker pool and concurrency: all work is network or subprocess bound, so threads serve well.
 DEFAULT_WORKER_POOL = "threads"
 DEFAULT_WORKER_CONCURRENCY = 8
+#: Global registry rate limit per host, shared by every worker (Flux v1's defaults).
+DEFAULT_REGISTRY_RPS = 50.0
+DEFAULT_REGISTRY_BURST = 10
 #: Queues a worker serves when none are named.
 ALL_QUEUES = ("git", "registry", "automation", "sync", "notify", "priority")
 
@@ -78,6 +81,14 @@ class Settings:
     worker_pool: str = DEFAULT_WORKER_POOL
     worker_concurrency: int = DEFAULT_WORKER_CONCURRENCY
     redis_persist: bool = False
+    registry_rps: float = DEFAULT_REGISTRY_RPS
+    registry_burst: int = DEFAULT_REGISTRY_BURST
+    #: Per-host overrides (settings file only): {"ghcr.io": {"rps": 20, "burst": 5}}.
+    registry_hosts: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Image globs to scan / to skip (Flux v1's --registry-include-image / --registry-exclude-image).
+    registry_include_image: tuple[str, ...] = ()
+    registry_exclude_image: tuple[str, ...] = ()
+    registry_disable_scanning: bool = False
     log_level: str = "INFO"
     config_file: Path | None = None
 
@@ -128,8 +139,9 @@ class Settings:
         for attr in ("data_dir", "secrets_dir", "cache_dir", "config_file"):
             if isinstance(values.get(attr), str):
                 values[attr] = Path(values[attr])
-        if isinstance(values.get("catalog_paths"), list):
-            values["catalog_paths"] = tuple(values["catalog_paths"])
+        for attr in ("catalog_paths", "registry_include_image", "registry_exclude_image"):
+            if isinstance(values.get(attr), list):
+                values[attr] = tuple(values[attr])
         return cls(**values)
 
 
@@ -146,7 +158,8 @@ def _convert(var: str, kind: str, raw: str) -> Any:
         if kind.startswith("float"):
             return float(raw)
         if "tuple" in kind:
-            return tuple(p for p in raw.split(os.pathsep) if p)
+            separator = "," if var.endswith("_IMAGE") else os.pathsep
+            return tuple(p.strip() for p in raw.split(separator) if p.strip())
         if "Path" in kind:
             return Path(raw)
         return raw
@@ -192,5 +205,10 @@ ENV_VARS: dict[str, str] = {
     "worker_pool": "GITOPS_TASKS_WORKER_POOL",
     "worker_concurrency": "GITOPS_TASKS_WORKER_CONCURRENCY",
     "redis_persist": "GITOPS_TASKS_REDIS_PERSIST",
+    "registry_rps": "GITOPS_TASKS_REGISTRY_RPS",
+    "registry_burst": "GITOPS_TASKS_REGISTRY_BURST",
+    "registry_include_image": "GITOPS_TASKS_REGISTRY_INCLUDE_IMAGE",
+    "registry_exclude_image": "GITOPS_TASKS_REGISTRY_EXCLUDE_IMAGE",
+    "registry_disable_scanning": "GITOPS_TASKS_REGISTRY_DISABLE_SCANNING",
     "log_level": "GITOPS_TASKS_LOG_LEVEL",
 }

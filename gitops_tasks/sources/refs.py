@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitops_tasks.sources.errors import GitError
-from gitops_tasks.sources.semver_range import SemverRange
+from gitops_tasks.objects.semver_range import SemverRange
 
 BRANCH_PREFIX = "refs/heads/"
 TAG_PREFIX = "refs/tags/"

@@ -59,3 +59,17 @@ class Keys:
         """String with TTL: serialises writes to one git branch."""
         digest = hashlib.sha256(f"{url}\0{branch}".encode()).hexdigest()[:24]
         return f"{self.prefix}lock:branch:{digest}"
+
+    def rate_bucket(self, host: str) -> str:
+        """Hash: the global token bucket of one registry host (tokens, last refill, rate, penalty)."""
+        return f"{self.prefix}rl:{host}"
+
+    def registry_token(self, host: str, scope: str) -> str:
+        """String with TTL: a registry bearer token for (host, scope), shared by every worker."""
+        digest = hashlib.sha256(f"{host}\0{scope}".encode()).hexdigest()[:24]
+        return f"{self.prefix}regtoken:{digest}"
+
+    def tags(self, object_key: str) -> str:
+        """String: the compact tag list of one ImageRepository."""
+        return f"{self.prefix}tags:{object_key}"
+
