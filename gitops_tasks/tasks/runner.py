@@ -109,7 +109,7 @@ def _schedule_in(ctx: Context, ref: ObjectRef, delay_s: float) -> None:
 
 
 def _emit_events(ctx: Context, ref: ObjectRef, prev: dict[str, Any], outcome: Outcome) -> None:
-    """One event per change: a new revision, a new failure (not repeated), or a recovery."""
+    """One event per change: a new revision, a new failure or wait (not repeated), or a recovery."""
     old_ready = condition(prev, "Ready") or {}
     if outcome.ready:
         if outcome.changed:
@@ -129,10 +129,9 @@ def _emit_events(ctx: Context, ref: ObjectRef, prev: dict[str, Any], outcome: Ou
                 revision=outcome.revision or "",
             )
         return
-    if outcome.result == "waiting":
-        return
     if old_ready.get("reason") == outcome.reason and old_ready.get("message") == outcome.message:
         return
+    severity = "info" if outcome.result == "waiting" else "error"
     ctx.events.emit(
-        ref, severity="error", reason=outcome.reason, message=outcome.message, revision=outcome.revision or ""
+        ref, severity=severity, reason=outcome.reason, message=outcome.message, revision=outcome.revision or ""
     )

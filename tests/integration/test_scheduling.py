@@ -165,7 +165,9 @@ def test_worker_killed_mid_poll_is_redelivered_and_completes(
     assert status(ctx, "slow")["lastHandledReconcileAt"] == token
 
 
-def test_one_object_is_never_reconciled_by_two_workers_at_once(cli, ctx, procs, tmp_path: Path, slow_http) -> None:
+def test_one_object_is_never_reconciled_by_two_workers_at_once(
+    cli, ctx, procs, tmp_path: Path, slow_http
+) -> None:
     # Given a slow repository and two workers with four threads each
     repo = slow_http.new_repo("contended", {"a.yaml": "a: 1\n"})
     (tmp_path / "repo.yaml").write_text(git_repository("contended", repo.url, interval="1h"))
@@ -180,8 +182,64 @@ def test_one_object_is_never_reconciled_by_two_workers_at_once(cli, ctx, procs, 
     for _ in range(6):
         assert cli("reconcile", "gitrepository", "contended").returncode == 0
     token = ctx.client.hget(ctx.keys.requests, "GitRepository/default/contended")
-    wait_for(lambda: status(ctx, "contended").get("lastHandledReconcileAt") == token, timeout_s=60, what="done")
+    wait_for(
+        lambda: status(ctx, "contended").get("lastHandledReconcileAt") == token, timeout_s=60, what="done"
+    )
 
     # Then the server never saw two polls of that repository at the same time
     assert slow_http.requests > 1
     assert slow_http.max_in_flight == 1
+
+
+def test_a_second_beat_stands_by_and_takes_over(cli, ctx, procs, remotes, tmp_path: Path) -> None:
+    # Given two beats and a worker, and an object polled every second
+    repo = remotes.new_repo("ha", {"a.yaml": "a: 1\n"})
+    (tmp_path / "repo.yaml").write_text(git_repository("ha", repo.url, interval="1s"))
+    cli("apply", "-f", str(tmp_path / "repo.yaml"))
+    worker = procs("worker", "-c", "2")
+    first = procs("beat", name="beat-first")
+    wait_for(lambda: ctx.client.get(ctx.keys.beat_leader), what="a beat to lead")
+    leader_token = ctx.client.get(ctx.keys.beat_leader)
+    procs("beat", name="beat-standby")
+    wait_for(lambda: runs_in_log(worker, "ha") >= 2, what="polls under the first beat")
+    assert ctx.client.get(ctx.keys.beat_leader) == leader_token, "the standby must not take the lead"
+
+    # When the leading beat dies without a goodbye
+    first.kill()
+    before = runs_in_log(worker, "ha")
+
+    # Then the standby takes over once the leader lock expires and polling goes on
+    wait_for(
+        lambda: ctx.client.get(ctx.keys.beat_leader) not in (None, leader_token),
+        timeout_s=30,
+        what="the standby to lead",
+    )
+    wait_for(lambda: runs_in_log(worker, "ha") >= before + 2, timeout_s=30, what="polls under the standby")
+
+
+def test_events_follow_prints_new_events_as_they_happen(
+    cli, ctx, procs, remotes, gt_env, tmp_path: Path
+) -> None:
+    import subprocess
+
+    from tests.procs import cli_argv
+
+    repo = remotes.new_repo("followed", {"a.yaml": "a: 1\n"})
+    (tmp_path / "repo.yaml").write_text(git_repository("followed", repo.url, interval="1h"))
+    cli("apply", "-f", str(tmp_path / "repo.yaml"))
+    follower = subprocess.Popen(
+        cli_argv("events", "--follow", "--for", "GitRepository/followed"),
+        env=gt_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        procs("worker", "-c", "1")
+        assert cli("reconcile", "gitrepository", "followed", "--wait").returncode == 0
+        line = follower.stdout.readline()  # blocks until the event arrives (pytest-timeout bounds it)
+        assert "GitRepository/default/followed" in line and "NewArtifact" in line and repo.head[:12] in line
+    finally:
+        follower.terminate()
+        follower.wait(10)
+        follower.stdout.close()
