@@ -376,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-flower", action="store_true")
     p.set_defaults(func=cmd_up)
 
+    from gitops_tasks import cli_policy
+
+    cli_policy.register(sub)
+
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=cmd_version)
     return parser

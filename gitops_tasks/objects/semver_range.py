@@ -10,8 +10,12 @@ Prereleases follow Masterminds: a prerelease version passes a comparator only wh
 comparator's own version names a prerelease (``>=1.0.0-0`` admits ``1.2.0-rc.1``; ``>=1.0.0``
 does not). A plain ``!=X.Y.Z`` is the one comparator that does not exclude prereleases.
 
-Tags are parsed leniently as Flux does: ``v1``, ``1.2``, ``v1.2.3-rc.1+build`` are versions;
-anything else (``latest``, ``release-1``) is ignored.
+Tags are parsed leniently by default: ``v1``, ``1.2``, ``v1.2.3-rc.1+build`` are versions;
+anything else (``latest``, ``release-1``) is ignored. With ``strict=True`` they are parsed as Flux's
+``version.ParseVersion`` does (Masterminds ``StrictNewVersion`` after dropping one leading ``v``):
+exactly ``MAJOR.MINOR.PATCH`` without leading zeros, an optional prerelease whose numeric
+identifiers have no leading zeros, optional build metadata; ``1.2``, ``01.2.3`` and ``1.0.0.1``
+are not versions. ImagePolicy's semver policy is strict.
 """
 
 from __future__ import annotations
@@ -44,15 +48,29 @@ _COMPARATOR = re.compile(
 )
 _HYPHEN = re.compile(r"(\S+)\s+-\s+(\S+)")
 _TAG_VERSION = re.compile(rf"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-({_IDENT}))?(?:\+({_IDENT}))?")
+_NUM = r"(?:0|[1-9][0-9]*)"
+_PRE_ID = rf"(?:{_NUM}|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+_STRICT_VERSION = re.compile(
+    rf"v?({_NUM})\.({_NUM})\.({_NUM})(?:-({_PRE_ID}(?:\.{_PRE_ID})*))?"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
+)
+#: Masterminds parses each of MAJOR, MINOR, PATCH as a uint64.
+_MAX_PART = 2**64 - 1
 
 
-def parse_version(tag: str) -> semver.Version | None:
-    """The version a tag names (``v1.2`` → 1.2.0), or ``None`` for tags that are not versions."""
-    match = _TAG_VERSION.fullmatch(tag)
+def parse_version(tag: str, *, strict: bool = False) -> semver.Version | None:
+    """The version a tag names (``v1.2`` → 1.2.0), or ``None`` for tags that are not versions.
+
+    ``strict``: only ``[v]MAJOR.MINOR.PATCH[-pre][+build]`` as Flux's ImagePolicy reads tags.
+    """
+    match = (_STRICT_VERSION if strict else _TAG_VERSION).fullmatch(tag)
     if match is None:
         return None
     major, minor, patch, pre, build = match.groups()
-    return semver.Version(int(major), int(minor or 0), int(patch or 0), pre, build)
+    parts = (int(major), int(minor or 0), int(patch or 0))
+    if strict and max(parts) > _MAX_PART:
+        return None
+    return semver.Version(*parts, pre, build)
 
 
 @dataclass(frozen=True)
@@ -172,11 +190,14 @@ class SemverRange:
     def allows(self, version: semver.Version) -> bool:
         return any(all(c.allows(version) for c in alt) for alt in self.alternatives)
 
-    def highest(self, tags: Iterable[str]) -> str | None:
-        """The tag with the highest version in range (ties: the greater tag name), or ``None``."""
+    def highest(self, tags: Iterable[str], *, strict: bool = False) -> str | None:
+        """The tag with the highest version in range (ties: the greater tag name), or ``None``.
+
+        ``strict``: read tags as :func:`parse_version` does with ``strict=True``.
+        """
         best: tuple[semver.Version, str] | None = None
         for tag in tags:
-            version = parse_version(tag)
+            version = parse_version(tag, strict=strict)
             if version is None or not self.allows(version):
                 continue
             if (

@@ -28,7 +28,17 @@ def run_kind(app: Celery, kind: str, namespace: str, name: str, *, reason: str) 
     def enqueue_dependent(dependent: ObjectRef) -> bool:
         return enqueue(app, ctx.guard, ctx.keys, dependent, reason=f"dependency {ref}")
 
-    return runner.run(ref, reason=reason, ctx=ctx, reconciler=reconciler, enqueue_dependent=enqueue_dependent)
+    def requeue(again: ObjectRef) -> bool:
+        return enqueue(app, ctx.guard, ctx.keys, again, reason="manual", queue="priority")
+
+    return runner.run(
+        ref,
+        reason=reason,
+        ctx=ctx,
+        reconciler=reconciler,
+        enqueue_dependent=enqueue_dependent,
+        requeue=requeue,
+    )
 
 
 @shared_task(name=tasknames.RECONCILE, bind=True, ignore_result=False)

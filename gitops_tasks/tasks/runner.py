@@ -32,8 +32,14 @@ def run(
     ctx: Context,
     reconciler: Reconciler,
     enqueue_dependent: Callable[[ObjectRef], bool],
+    requeue: Callable[[ObjectRef], bool] | None = None,
 ) -> dict[str, Any]:
-    """Reconcile ``ref`` once and return a JSON summary (the task's result)."""
+    """Reconcile ``ref`` once and return a JSON summary (the task's result).
+
+    Requests coalesce: a task that finds the object locked returns at once, and the holder, after
+    releasing the lock, re-queues the object (``requeue``) if a ``reconcile`` was requested while it
+    ran. The requester writes its token before queueing, so no request is lost and nothing waits.
+    """
     ctx.guard.release(ref.key)  # this copy is running now; one more may be queued
     obj = ctx.catalog.get(ref)
     if obj is None:
@@ -42,26 +48,30 @@ def run(
         return {"result": "suspended", "message": f"{ref} is suspended"}
     lock = RunLock(ctx.client, ctx.keys.run_lock(ref.key), ttl_s=ctx.settings.run_lock_ttl_s, owner=ctx.owner)
     if not lock.acquire():
-        _schedule_in(ctx, ref, ctx.settings.wait_retry_s)
+        if reason != "schedule":
+            # Should the holder die before re-queueing, beat retries soon instead of at the interval.
+            _schedule_in(ctx, ref, ctx.settings.wait_retry_s)
         return {"result": "waiting", "reason": "LockHeld", "message": f"{ref} is being reconciled elsewhere"}
+    token = ctx.status.request_token(ref)
     try:
         return _reconcile_locked(
-            obj, reason=reason, ctx=ctx, reconciler=reconciler, enqueue_dependent=enqueue_dependent
+            obj, token=token, ctx=ctx, reconciler=reconciler, enqueue_dependent=enqueue_dependent
         )
     finally:
         lock.release()
+        if requeue is not None and ctx.status.request_token(ref) != token:
+            requeue(ref)
 
 
 def _reconcile_locked(
     obj: Object,
     *,
-    reason: str,
+    token: str | None,
     ctx: Context,
     reconciler: Reconciler,
     enqueue_dependent: Callable[[ObjectRef], bool],
 ) -> dict[str, Any]:
     ref = obj.ref
-    token = ctx.status.request_token(ref)
     prev = ctx.status.get(ref)
     generation = int(obj.metadata.get("generation", 1))
     started = time.time()
@@ -133,5 +143,9 @@ def _emit_events(ctx: Context, ref: ObjectRef, prev: dict[str, Any], outcome: Ou
         return
     severity = "info" if outcome.result == "waiting" else "error"
     ctx.events.emit(
-        ref, severity=severity, reason=outcome.reason, message=outcome.message, revision=outcome.revision or ""
+        ref,
+        severity=severity,
+        reason=outcome.reason,
+        message=outcome.message,
+        revision=outcome.revision or "",
     )
