@@ -11,3 +11,10 @@ Celery or Redis). I/O: runs ``git`` (and ``ssh``) as subprocesses, reads secrets
 Secret-volume directory, writes key files to private temp dirs and mirrors under the cache dir.
 :mod:`.refs` and the masking helpers in :mod:`.credentials` are pure.
 """
+
+from gitops_tasks.sources.api import GitSpec, Remote, checkout_revision, open_spec_remote
+from gitops_tasks.sources.credentials import mask_url
+from gitops_tasks.sources.errors import GitError
+from gitops_tasks.sources.gitcli import run_git
+
+__all__ = ["GitError", "GitSpec", "Remote", "checkout_revision", "mask_url", "open_spec_remote", "run_git"]
