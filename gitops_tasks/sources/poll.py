@@ -1,9 +1,9 @@
 """One poll of a GitRepository: list refs, choose one, fetch only what this worker lacks.
 
-The cost of an unchanged poll is one ``ls-remote`` plus one local ``cat-file``: nothing is
-fetched when the chosen commit is the one already recorded (``known_commit``) and the mirror
-has it. A changed commit is fetched into the mirror before the poll returns, so the revision
-reported is always one this worker can check out.
+The cost of an unchanged poll is one ``ls-remote``: nothing is fetched or checked locally when
+the chosen commit is the one already recorded (``known_commit``). A changed commit is fetched
+into this worker's mirror before the poll returns; another worker whose mirror lacks a recorded
+commit fetches it when it needs it (``checkout`` does).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from gitops_tasks.sources.credentials import (
 )
 from gitops_tasks.sources.errors import GitError
 from gitops_tasks.sources.gitcli import ls_remote
-from gitops_tasks.sources.mirror import Mirror, ensure_commit, ensure_contains
+from gitops_tasks.sources.mirror import ensure_commit, ensure_contains
 from gitops_tasks.sources.refs import choose_ref
 
 #: Used for ``waiting`` retries when ``spec.interval`` is absent (seconds).
@@ -132,7 +132,9 @@ def poll(obj: Object, *, secrets_dir: Path, cache_dir: Path, known_commit: str |
         choice = choose_ref(refs, spec.ref, url=remote.display_url)
         changed = choice.commit != known_commit
         fetched = False
-        if changed or not Mirror(cache_dir, remote.url).has_commit(choice.commit):
+        # Unchanged: the recorded revision is the truth and checkouts fetch on demand, so an
+        # unchanged poll costs exactly one ls-remote (no local git process at all).
+        if changed:
             if choice.kind == "commit":
                 fetched = ensure_contains(
                     remote,

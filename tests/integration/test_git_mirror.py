@@ -90,11 +90,14 @@ def test_a_lost_or_corrupt_mirror_is_rebuilt(file_remote: RemoteRepo, git_workdi
     assert mirror.has_commit(new)
 
     shutil.rmtree(mirror.path / "objects")
+    newer = file_remote.commit({"x": "2"})
     again = poll(obj, secrets_dir=git_workdir, cache_dir=cache, known_commit=new)
-    assert (again.fetched, again.changed) == (True, False)
+    assert (again.fetched, again.changed, again.commit) == (True, True, newer)
 
     shutil.rmtree(cache)
-    assert poll(obj, secrets_dir=git_workdir, cache_dir=cache, known_commit=new).fetched
+    newest = file_remote.commit({"x": "3"})
+    assert poll(obj, secrets_dir=git_workdir, cache_dir=cache, known_commit=newer).fetched
+    assert Mirror(cache, file_remote.url).has_commit(newest)
 
 
 def test_checkout_gives_a_work_tree_at_exactly_the_revision(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from gitops_tasks.objects.model import Object
+from gitops_tasks.sources.api import checkout_revision
 from gitops_tasks.sources.credentials import open_remote
 from gitops_tasks.sources.errors import GitError
 from gitops_tasks.sources.gitcli import ls_remote
@@ -172,18 +173,24 @@ def test_unchanged_poll_costs_one_ls_remote(
     assert smart_http.requests - start == per_ls_remote
 
 
-def test_known_commit_missing_from_this_workers_mirror_is_fetched(
+def test_known_commit_missing_from_this_workers_mirror_is_fetched_at_checkout(
     file_remote: RemoteRepo, secrets_dir: Path, git_workdir: Path
 ) -> None:
     # Given another worker recorded the commit, and this worker's cache is empty
-    result = poll(
-        git_object(file_remote.url),
-        secrets_dir=secrets_dir,
-        cache_dir=git_workdir / "other-worker",
-        known_commit=file_remote.head,
+    cache = git_workdir / "other-worker"
+    repository = git_object(file_remote.url)
+    result = poll(repository, secrets_dir=secrets_dir, cache_dir=cache, known_commit=file_remote.head)
+
+    # Then the unchanged poll fetched nothing (one ls-remote is the whole cost)
+    assert (result.fetched, result.changed) == (False, False)
+    assert not Mirror(cache, file_remote.url).has_commit(file_remote.head)
+
+    # And a checkout of the recorded revision fetches it on demand
+    checkout_revision(
+        repository, file_remote.head, git_workdir / "tree", secrets_dir=secrets_dir, cache_dir=cache
     )
-    assert (result.fetched, result.changed) == (True, False)
-    assert Mirror(git_workdir / "other-worker", file_remote.url).has_commit(file_remote.head)
+    assert Mirror(cache, file_remote.url).has_commit(file_remote.head)
+    assert (git_workdir / "tree" / "README.md").exists()
 
 
 # --------------------------------------------------------------------------- refs
