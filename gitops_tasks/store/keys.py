@@ -72,4 +72,3 @@ class Keys:
     def tags(self, object_key: str) -> str:
         """String: the compact tag list of one ImageRepository."""
         return f"{self.prefix}tags:{object_key}"
-

@@ -41,14 +41,14 @@ class EnqueueGuard:
 
 
 # KEYS[1] lock key; ARGV[1] token; ARGV[2] ttl in ms. Returns 1 if renewed (still ours), else 0.
-_RENEW = """
+RENEW_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 """
 # KEYS[1] lock key; ARGV[1] token. Returns 1 if deleted (was ours), else 0.
-_RELEASE = """
+RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
@@ -71,12 +71,21 @@ class RunLock:
     def acquire(self) -> bool:
         if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
             return False
-        self._thread = threading.Thread(target=self._renew_loop, name=f"renew {self.key}", daemon=True)
-        self._thread.start()
+        self.keep_alive()
         return True
 
+    def keep_alive(self) -> None:
+        """Start renewing a lock this holder has just set (by ``acquire`` or in a pipeline)."""
+        self._thread = threading.Thread(target=self._renew_loop, name=f"renew {self.key}", daemon=True)
+        self._thread.start()
+
+    def stop_renewing(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
     def _renew_loop(self) -> None:
-        renew = self.client.register_script(_RENEW)
+        renew = self.client.register_script(RENEW_SCRIPT)
         while not self._stop.wait(self.ttl_ms / 3000):
             try:
                 if not renew(keys=[self.key], args=[self.token, self.ttl_ms]):
@@ -86,10 +95,8 @@ class RunLock:
                 continue
 
     def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self.client.register_script(_RELEASE)(keys=[self.key], args=[self.token])
+        self.stop_renewing()
+        self.client.register_script(RELEASE_SCRIPT)(keys=[self.key], args=[self.token])
 
     def holder(self) -> str | None:
         return self.client.get(self.key)

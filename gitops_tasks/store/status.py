@@ -28,7 +28,7 @@ class StatusStore:
 
     def put(self, ref: ObjectRef, status: dict[str, Any]) -> None:
         """Store ``status`` unless the object left the catalog meanwhile (no resurrection)."""
-        script = self.client.register_script(_PUT_IF_IN_CATALOG)
+        script = self.client.register_script(PUT_IF_IN_CATALOG_SCRIPT)
         script(keys=[self.keys.catalog, self.keys.status], args=[ref.key, json.dumps(status)])
 
     def request_token(self, ref: ObjectRef) -> str | None:
@@ -41,7 +41,7 @@ class StatusStore:
 
 # KEYS[1] catalog hash, KEYS[2] status hash; ARGV[1] object key, ARGV[2] status JSON.
 # Returns 1 when stored, 0 when the object is no longer in the catalog.
-_PUT_IF_IN_CATALOG = """
+PUT_IF_IN_CATALOG_SCRIPT = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1

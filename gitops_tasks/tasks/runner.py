@@ -16,6 +16,7 @@ from gitops_tasks.objects import dependents_of, interval_s
 from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.objects.outcome import Outcome
 from gitops_tasks.redact import redact
+from gitops_tasks.store import runstate
 from gitops_tasks.store.locks import RunLock
 from gitops_tasks.store.summary import condition, next_delay_s, reconciling, summarise
 from gitops_tasks.tasks.context import Context
@@ -40,39 +41,56 @@ def run(
     releasing the lock, re-queues the object (``requeue``) if a ``reconcile`` was requested while it
     ran. The requester writes its token before queueing, so no request is lost and nothing waits.
     """
-    ctx.guard.release(ref.key)  # this copy is running now; one more may be queued
-    obj = ctx.catalog.get(ref)
-    if obj is None:
-        return {"result": "gone", "message": f"{ref} is not in the catalog"}
-    if obj.suspended and reason == "schedule":
-        return {"result": "suspended", "message": f"{ref} is suspended"}
     lock = RunLock(ctx.client, ctx.keys.run_lock(ref.key), ttl_s=ctx.settings.run_lock_ttl_s, owner=ctx.owner)
-    if not lock.acquire():
-        if reason != "schedule":
+    # One round trip: release the guard (this copy runs now; one more may be queued), read the
+    # object, take the lock, read the request token and the previous status.
+    started = runstate.begin(
+        ctx.client, ctx.keys, ref, lock_token=lock.token, lock_ttl_s=ctx.settings.run_lock_ttl_s
+    )
+    obj = started.obj
+    if not started.locked:
+        if obj is not None and reason != "schedule":
             # Should the holder die before re-queueing, beat retries soon instead of at the interval.
             _schedule_in(ctx, ref, ctx.settings.wait_retry_s)
         return {"result": "waiting", "reason": "LockHeld", "message": f"{ref} is being reconciled elsewhere"}
-    token = ctx.status.request_token(ref)
+    lock.keep_alive()
+    status: dict[str, Any] | None = None
+    delay: float | None = None
     try:
-        return _reconcile_locked(
-            obj, token=token, ctx=ctx, reconciler=reconciler, enqueue_dependent=enqueue_dependent
+        if obj is None:
+            return {"result": "gone", "message": f"{ref} is not in the catalog"}
+        if obj.suspended and reason == "schedule":
+            return {"result": "suspended", "message": f"{ref} is suspended"}
+        status, delay, summary = _reconcile_locked(
+            obj,
+            prev=started.previous,
+            token=started.token,
+            ctx=ctx,
+            reconciler=reconciler,
+            enqueue_dependent=enqueue_dependent,
         )
+        return summary
     finally:
-        lock.release()
-        if requeue is not None and ctx.status.request_token(ref) != token:
+        lock.stop_renewing()
+        # One round trip: store status, move the next run, release the lock, re-read the token.
+        token_now = runstate.finish(
+            ctx.client, ctx.keys, ref, status=status, next_run_in_s=delay, lock_token=lock.token
+        )
+        if requeue is not None and status is not None and token_now != started.token:
             requeue(ref)
 
 
 def _reconcile_locked(
     obj: Object,
     *,
+    prev: dict[str, Any],
     token: str | None,
     ctx: Context,
     reconciler: Reconciler,
     enqueue_dependent: Callable[[ObjectRef], bool],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], float | None, dict[str, Any]]:
+    """Run the reconciler; return (status to store, seconds to the next run or None, summary)."""
     ref = obj.ref
-    prev = ctx.status.get(ref)
     generation = int(obj.metadata.get("generation", 1))
     started = time.time()
     ctx.status.put(ref, reconciling(prev, generation=generation, now=started))
@@ -87,7 +105,6 @@ def _reconcile_locked(
     now = time.time()
     status = summarise(prev, outcome, generation=generation, now=now, request_token=token)
     status["lastRunDurationSeconds"] = round(now - started, 3)
-    ctx.status.put(ref, status)
     _emit_events(ctx, ref, prev, outcome)
     delay = next_delay_s(
         outcome,
@@ -98,19 +115,18 @@ def _reconcile_locked(
         backoff_max_s=ctx.settings.backoff_max_s,
         wait_retry_s=ctx.settings.wait_retry_s,
     )
-    if not obj.suspended:
-        _schedule_in(ctx, ref, delay)
     if outcome.changed and outcome.ready:
         for dependent in dependents_of(ref, ctx.catalog.all()):
             enqueue_dependent(dependent)
     log.info("%s: %s %s: %s", ref, outcome.result, outcome.reason, outcome.message)
-    return {
+    summary = {
         "result": outcome.result,
         "reason": outcome.reason,
         "message": outcome.message,
         "revision": outcome.revision,
         "next_run_in_s": round(delay, 3),
     }
+    return status, None if obj.suspended else delay, summary
 
 
 def _schedule_in(ctx: Context, ref: ObjectRef, delay_s: float) -> None:

@@ -1,0 +1,105 @@
+"""An in-process token bucket with the Redis one's semantics, for unit tests and parity checks.
+
+Limits one process only; the production limiter is
+:class:`~gitops_tasks.ratelimit.redis_bucket.RedisTokenBucket`. The arithmetic follows
+``lua.py`` line for line, so the two answer the same to the same inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from gitops_tasks.ratelimit.base import (
+    DEFAULT_FLOOR_RPS,
+    DEFAULT_MAX_RETRY_AFTER_S,
+    DEFAULT_RECOVERY_QUIET_S,
+    DEFAULT_RECOVERY_STEP,
+    DEFAULT_THROTTLE_BACKOFF_S,
+    DEFAULT_WAIT_JITTER,
+    Op,
+    Outcome,
+    TokenBucket,
+)
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    ts: float
+    base: float | None = None
+    throttled_at: float | None = None
+    blocked_until: float = 0.0
+
+
+class MemoryTokenBucket(TokenBucket):
+    """Token buckets in a dict guarded by a lock; ``clock`` (default ``time.monotonic``) is its time."""
+
+    def __init__(
+        self,
+        *,
+        rps: float,
+        burst: int,
+        host_overrides: Mapping[str, Mapping[str, float]] | None = None,
+        floor_rps: float = DEFAULT_FLOOR_RPS,
+        recovery_quiet_s: float = DEFAULT_RECOVERY_QUIET_S,
+        recovery_step: float = DEFAULT_RECOVERY_STEP,
+        throttle_backoff_s: float = DEFAULT_THROTTLE_BACKOFF_S,
+        max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S,
+        jitter: float = DEFAULT_WAIT_JITTER,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(
+            rps=rps,
+            burst=burst,
+            host_overrides=host_overrides,
+            floor_rps=floor_rps,
+            recovery_quiet_s=recovery_quiet_s,
+            recovery_step=recovery_step,
+            throttle_backoff_s=throttle_backoff_s,
+            max_retry_after_s=max_retry_after_s,
+            jitter=jitter,
+            sleep=sleep,
+        )
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._buckets: dict[str, _Bucket] = {}
+
+    def _apply(self, op: Op, host: str, *, now: float | None, block_s: float = 0.0) -> Outcome:
+        cfg, burst = self.configured(host)
+        floor, quiet, step = min(self.floor_rps, cfg), self.recovery_quiet_s, self.recovery_step
+        with self._lock:
+            now = self._clock() if now is None else now
+            saved = self._buckets.get(host)
+            b = _Bucket(float(burst), now) if saved is None else _Bucket(**vars(saved))
+            rate = cfg
+            if b.base is not None:
+                periods = math.floor(max(0.0, now - b.blocked_until) / quiet)
+                rate = min(cfg, b.base + periods * step * cfg)
+            if now > b.ts:
+                b.tokens += (now - b.ts) * rate
+                b.ts = now
+            b.tokens = min(b.tokens, burst)
+
+            wait, write = 0.0, False
+            if op == "throttle":
+                if now >= b.blocked_until:
+                    b.base = rate = max(floor, rate / 2)
+                    b.throttled_at = now
+                b.blocked_until = max(b.blocked_until, now + block_s)
+                b.tokens, b.ts = 1.0, b.blocked_until
+                wait, write = b.blocked_until - now, True
+            elif now < b.blocked_until:
+                wait = b.blocked_until - now
+            elif (1 - b.tokens) / rate < 1e-6:
+                if op == "take":
+                    b.tokens, write = max(0.0, b.tokens - 1), True
+            else:
+                wait = (1 - b.tokens) / rate
+            if write:
+                self._buckets[host] = b
+            return Outcome(wait, rate, b.tokens, b.blocked_until, b.throttled_at, now)

@@ -1,0 +1,88 @@
+"""The global rate limiter: one token bucket per registry host in Redis, shared by every worker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from gitops_tasks.ratelimit.base import (
+    DEFAULT_FLOOR_RPS,
+    DEFAULT_MAX_RETRY_AFTER_S,
+    DEFAULT_RECOVERY_QUIET_S,
+    DEFAULT_RECOVERY_STEP,
+    DEFAULT_THROTTLE_BACKOFF_S,
+    DEFAULT_WAIT_JITTER,
+    Op,
+    Outcome,
+    TokenBucket,
+)
+from gitops_tasks.ratelimit.lua import BUCKET_SCRIPT
+
+if TYPE_CHECKING:
+    import redis
+
+
+class BucketKeys(Protocol):
+    """What the bucket needs of :class:`gitops_tasks.store.keys.Keys` (so this concern need not import it)."""
+
+    def rate_bucket(self, host: str) -> str: ...
+
+
+class RedisTokenBucket(TokenBucket):
+    """Token buckets in the hashes ``keys.rate_bucket(host)``, on Redis's clock.
+
+    Every operation is one ``EVALSHA`` of :data:`~gitops_tasks.ratelimit.lua.BUCKET_SCRIPT` (the
+    script is loaded on first use, and again if Redis forgot it), so the limit, the 429 penalty and
+    the recovery hold across every process on every machine that shares the Redis. Raises
+    ``redis.RedisError`` when Redis is unreachable. ``client`` may decode responses or not.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis[Any],
+        keys: BucketKeys,
+        *,
+        rps: float,
+        burst: int,
+        host_overrides: Mapping[str, Mapping[str, float]] | None = None,
+        floor_rps: float = DEFAULT_FLOOR_RPS,
+        recovery_quiet_s: float = DEFAULT_RECOVERY_QUIET_S,
+        recovery_step: float = DEFAULT_RECOVERY_STEP,
+        throttle_backoff_s: float = DEFAULT_THROTTLE_BACKOFF_S,
+        max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S,
+        jitter: float = DEFAULT_WAIT_JITTER,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(
+            rps=rps,
+            burst=burst,
+            host_overrides=host_overrides,
+            floor_rps=floor_rps,
+            recovery_quiet_s=recovery_quiet_s,
+            recovery_step=recovery_step,
+            throttle_backoff_s=throttle_backoff_s,
+            max_retry_after_s=max_retry_after_s,
+            jitter=jitter,
+            sleep=sleep,
+        )
+        self.client = client
+        self.keys = keys
+        self._script = client.register_script(BUCKET_SCRIPT)
+
+    def _apply(self, op: Op, host: str, *, now: float | None, block_s: float = 0.0) -> Outcome:
+        rps, burst = self.configured(host)
+        clock = "" if now is None else repr(float(now))
+        limits = [rps, burst, self.floor_rps, self.recovery_quiet_s, self.recovery_step, block_s]
+        args: list[str | float] = [op, *limits, clock]
+        wait, rate, tokens, blocked, throttled_at, seen = self._script(
+            keys=[self.keys.rate_bucket(host)], args=args
+        )
+        return Outcome(
+            wait_s=float(wait),
+            rate=float(rate),
+            tokens=float(tokens),
+            blocked_until=float(blocked),
+            throttled_at=float(throttled_at) if throttled_at else None,
+            now=float(seen),
+        )
