@@ -13,6 +13,10 @@ import redis
 from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.store.keys import Keys
 
+#: First runs of objects created by one apply are spread at this many per second (a bulk apply of
+#: thousands of objects must not land on the workers, or on Git hosts, in the same instant).
+DEFAULT_FIRST_RUN_RATE = 200.0
+
 #: Builds the schedule metadata for an object, or None when its kind is not scheduled.
 EntryFactory = Callable[[Object], "dict[str, Any] | None"]
 
@@ -57,8 +61,10 @@ class Catalog:
         """Store every object in one transaction (all or nothing).
 
         A new object or a changed spec bumps ``metadata.generation`` and makes the object due at
-        once; an unchanged one keeps its place in the schedule. Suspended objects leave the
-        schedule. Returns what happened to each object; with ``dry_run`` nothing is written.
+        once (a bulk apply spreads those first runs at ``DEFAULT_FIRST_RUN_RATE`` per second, never
+        beyond the object's interval); an unchanged one keeps its place in the schedule. Suspended
+        objects leave the schedule. Returns what happened to each object; with ``dry_run`` nothing
+        is written.
         """
         objects = list(objects)
         now = time.time() if now is None else now
@@ -73,11 +79,19 @@ class Catalog:
                         pipe.unwatch()
                         return results
                     pipe.multi()
+                    due = sum(1 for applied in results if applied.action != "unchanged")
+                    position = 0
                     for obj, applied in zip(objects, results, strict=True):
                         obj.metadata["generation"] = applied.generation
                         pipe.hset(self.keys.catalog, obj.ref.key, obj.to_json())
+                        entry = entry_for(obj)
+                        first_run = now
+                        if applied.action != "unchanged" and entry is not None and due > 1:
+                            window_s = min(due / DEFAULT_FIRST_RUN_RATE, float(entry["interval_s"]))
+                            first_run += window_s * position / due
+                            position += 1
                         self._write_entry(
-                            pipe, obj, entry_for(obj), due_now=applied.action != "unchanged", now=now
+                            pipe, obj, entry, due_now=applied.action != "unchanged", now=first_run
                         )
                     pipe.execute()
                     return results

@@ -34,6 +34,8 @@ def send(
         soft_time_limit=timeout_s,
         time_limit=timeout_s + DEFAULT_HARD_LIMIT_GRACE_S,
         countdown=countdown,
+        # Status lives in Redis; asking for a result would make every send SUBSCRIBE to it.
+        ignore_result=True,
         headers={"gt_due": due, "gt_sent": time.time()},
         producer=producer,
     )
