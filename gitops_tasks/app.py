@@ -42,7 +42,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": True,
         "task_track_started": True,
         "task_default_queue": "priority",
-        "task_routes": {tasknames.GIT_POLL: {"queue": "git"}, tasknames.RECONCILE: {"queue": "priority"}},
+        "task_routes": {
+            tasknames.GIT_POLL: {"queue": "git"},
+            tasknames.REGISTRY_SCAN: {"queue": "registry"},
+            tasknames.RECONCILE: {"queue": "priority"},
+        },
         "worker_hijack_root_logger": True,
         "beat_max_loop_interval": 5,
     }

@@ -39,6 +39,9 @@ def revision(status: dict[str, Any]) -> str:
             value = value.get(part) if isinstance(value, dict) else None
         if value:
             return str(value)
+    scan = status.get("lastScanResult")
+    if isinstance(scan, dict) and "tagCount" in scan:
+        return f"{scan['tagCount']} tags"
     return ""
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 #: Poll one GitRepository.
 GIT_POLL = "gitops.git.poll"
+#: Scan one ImageRepository (list tags, store them, evaluate its ImagePolicies).
+REGISTRY_SCAN = "gitops.registry.scan"
 #: Reconcile any kind now (dispatches on ``kind``); what ``gitops-tasks reconcile`` sends.
 RECONCILE = "gitops.reconcile"
 
@@ -15,4 +17,5 @@ RECONCILE = "gitops.reconcile"
 #: no reconciler yet (they are not scheduled).
 TASK_BY_KIND: dict[str, str] = {
     "GitRepository": GIT_POLL,
+    "ImageRepository": REGISTRY_SCAN,
 }

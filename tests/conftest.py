@@ -14,7 +14,7 @@ from gitops_tasks.settings import Settings
 from gitops_tasks.tasks.context import Context
 from tests.procs import Proc, RedisServer, cli_argv
 
-pytest_plugins = ["tests.gitfixtures"] if (Path(__file__).parent / "gitfixtures.py").exists() else []
+pytest_plugins = ["tests.gitfixtures", "tests.registryfixtures"]
 
 _databases = itertools.count(1)
 

@@ -22,8 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gitops_tasks.sources.errors import GitError
 from gitops_tasks.objects.semver_range import SemverRange
+from gitops_tasks.sources.errors import GitError
 
 BRANCH_PREFIX = "refs/heads/"
 TAG_PREFIX = "refs/tags/"

@@ -124,6 +124,7 @@ class Catalog:
             pipe.hdel(self.keys.status, ref.key)
             pipe.hdel(self.keys.requests, ref.key)
             pipe.delete(self.keys.guard(ref.key))
+            pipe.delete(self.keys.tags(ref.key))
             removed = pipe.execute()[0]
         return bool(removed)
 

@@ -12,9 +12,11 @@ from gitops_tasks.tasks import runner
 from gitops_tasks.tasks.context import context
 from gitops_tasks.tasks.enqueue import enqueue
 from gitops_tasks.tasks.git import reconcile_git_repository
+from gitops_tasks.tasks.registry import reconcile_image_repository
 
 RECONCILERS: dict[str, runner.Reconciler] = {
     "GitRepository": reconcile_git_repository,
+    "ImageRepository": reconcile_image_repository,
 }
 
 

@@ -105,7 +105,7 @@ def _reconcile_locked(
     now = time.time()
     status = summarise(prev, outcome, generation=generation, now=now, request_token=token)
     status["lastRunDurationSeconds"] = round(now - started, 3)
-    _emit_events(ctx, ref, prev, outcome)
+    emit_events(ctx, ref, prev, outcome)
     delay = next_delay_s(
         outcome,
         interval_s=interval_s(obj),
@@ -134,7 +134,7 @@ def _schedule_in(ctx: Context, ref: ObjectRef, delay_s: float) -> None:
     ctx.client.zadd(ctx.keys.schedule, {ref.key: time.time() + delay_s}, xx=True)
 
 
-def _emit_events(ctx: Context, ref: ObjectRef, prev: dict[str, Any], outcome: Outcome) -> None:
+def emit_events(ctx: Context, ref: ObjectRef, prev: dict[str, Any], outcome: Outcome) -> None:
     """One event per change: a new revision, a new failure or wait (not repeated), or a recovery."""
     old_ready = condition(prev, "Ready") or {}
     if outcome.ready:

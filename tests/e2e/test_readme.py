@@ -15,7 +15,6 @@ from tests.procs import REPO_ROOT, wait_for
 README = (REPO_ROOT / "README.md").read_text()
 
 
-
 def _declare(cli, tmp_path: Path, name: str) -> None:
     remotes = FileRemotes(tmp_path / "remotes").start()
     repo = remotes.new_repo(name, {"a.yaml": "a: 1\n"})
@@ -35,7 +34,9 @@ def test_readme_send_task_snippet_enqueues_a_reconcile(cli, ctx, procs, gt_env, 
     worker = procs("worker", "-c", "2")
     env = {**gt_env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
-    result = subprocess.run(["bash", "-c", block.group(1)], env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["bash", "-c", block.group(1)], env=env, capture_output=True, text=True, check=False
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("queued ")

@@ -1,0 +1,272 @@
+"""An OCI distribution client that lists tags (DESIGN §6).
+
+``GET /v2/<name>/tags/list?n=…`` following ``Link: <…>; rel="next"`` (relative or absolute, same
+origin only), with anonymous, basic and bearer-token auth: a 401 names the scheme in
+``WWW-Authenticate``; a bearer token is fetched from the challenge's realm (with ``service`` and
+``scope``, presenting basic credentials or an OAuth2 refresh token when there are some), cached in
+the shared :mod:`.tokens` cache until shortly before it expires, and the request retried once.
+Requests go through :class:`.transport.Transport` (rate limit, 429s, backoff, sessions).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+
+from gitops_tasks.registry.auth import Credentials, TLSFiles
+from gitops_tasks.registry.errors import RegistryError
+from gitops_tasks.registry.httpparse import (
+    Challenge,
+    error_codes,
+    parse_next_link,
+    parse_token_answer,
+    parse_www_authenticate,
+)
+from gitops_tasks.registry.names import ImageName
+from gitops_tasks.registry.tokens import TokenCache, cache_ttl_s
+from gitops_tasks.registry.transport import Call, Transport, ca_bundle, detail
+
+#: Tags asked for per page (``?n=``); a registry may send fewer, with a ``Link`` to the rest.
+DEFAULT_PAGE_SIZE = 1000
+#: Pages followed at most (a registry whose links loop must not keep a worker forever).
+DEFAULT_MAX_PAGES = 10_000
+#: OAuth2 client id sent with a refresh-token grant.
+OAUTH_CLIENT_ID = "gitops-tasks"
+
+
+@dataclass(frozen=True)
+class TagListing:
+    """What one listing found, and what it cost."""
+
+    tags: list[str]
+    pages: int
+    #: HTTP requests sent (registry and token server, retries included).
+    requests: int
+    #: Tokens fetched from the token server (0 when a cached or no token served).
+    token_requests: int
+
+
+@dataclass(kw_only=True)
+class _Scan(Call):
+    """The state of one listing: where, as whom, and the authorization to send."""
+
+    image: ImageName
+    credentials: Credentials | None = None
+    scheme: str = "https"
+    authorization: str | None = None
+    cached_token: bool = False
+    token_requests: int = 0
+
+    @property
+    def identity(self) -> str:
+        return self.credentials.fingerprint if self.credentials else "anonymous"
+
+    @property
+    def who(self) -> str:
+        if self.credentials is None:
+            return "anonymous access"
+        return f"the credentials from {self.credentials.source or 'the caller'}"
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
+
+
+class RegistryClient:
+    """Lists tags of image repositories. Thread-safe; keep one per process.
+
+    ``transport`` meters and retries every request; ``tokens`` shares bearer tokens between workers.
+    """
+
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        tokens: TokenCache,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> None:
+        self.transport = transport
+        self.tokens = tokens
+        self.page_size = page_size
+        #: Hosts that answered with a Basic challenge: later scans send credentials at once.
+        self._basic_hosts: set[str] = set()
+
+    def list_tags(
+        self,
+        image: ImageName,
+        *,
+        credentials: Credentials | None = None,
+        tls: TLSFiles | None = None,
+        insecure: bool = False,
+        timeout_s: float,
+    ) -> TagListing:
+        """Every tag of ``image``, in the registry's order (duplicates dropped).
+
+        ``insecure`` speaks plain HTTP. Raises :class:`RegistryError`: ``auth`` (401/403),
+        ``not_found`` (404), ``rate_limited`` (with ``retry_after_s``), ``transient`` (network,
+        5xx, timeout, malformed answers).
+        """
+        scan = _Scan(
+            label=image.name,
+            timeout_s=timeout_s,
+            verify=ca_bundle(tls.ca_file) if tls and tls.ca_file else True,
+            cert=(str(tls.cert_file), str(tls.key_file)) if tls and tls.cert_file and tls.key_file else None,
+            image=image,
+            credentials=credentials,
+            scheme="http" if insecure else "https",
+        )
+        scan.authorization = self._first_authorization(scan)
+        url: str | None = f"{scan.scheme}://{image.host}/v2/{image.path}/tags/list?n={self.page_size}"
+        seen: set[str] = set()
+        tags: dict[str, None] = {}
+        pages = 0
+        while url is not None:
+            if url in seen or pages >= DEFAULT_MAX_PAGES:
+                raise RegistryError("transient", f"{image}: the tag list's Link pagination loops at {url}")
+            seen.add(url)
+            response = self._get_authorized(scan, url)
+            tags.update(dict.fromkeys(self._page_tags(scan, response)))
+            pages += 1
+            url = parse_next_link(response.headers.get("Link"), url)
+            if url is not None and _origin(url) != (scan.scheme, image.host):
+                raise RegistryError(
+                    "transient", f"{image}: the tag list's next page is on another host ({_origin(url)[1]})"
+                )
+        return TagListing(list(tags), pages, scan.requests, scan.token_requests)
+
+    # -- auth -------------------------------------------------------------------------------------
+
+    def _first_authorization(self, scan: _Scan) -> str | None:
+        creds = scan.credentials
+        if creds and creds.registry_token:
+            return f"Bearer {creds.registry_token}"
+        cached = self.tokens.get(scan.image.host, scan.image.scope, scan.identity)
+        if cached:
+            scan.cached_token = True
+            return f"Bearer {cached}"
+        if creds and creds.has_basic and scan.image.host in self._basic_hosts:
+            return _basic(creds)
+        return None
+
+    def _get_authorized(self, scan: _Scan, url: str) -> requests.Response:
+        response = self.transport.request(scan, "GET", url, headers=self._auth_headers(scan))
+        if response.status_code == 401:
+            if scan.cached_token:
+                self.tokens.forget(scan.image.host, scan.image.scope, scan.identity)
+                scan.cached_token = False
+            self._authenticate(scan, parse_www_authenticate(response.headers.get("WWW-Authenticate")))
+            response = self.transport.request(scan, "GET", url, headers=self._auth_headers(scan))
+        if response.status_code in (401, 403):
+            raise self._refused(scan, response, scan.image.host)
+        if response.status_code == 404:
+            codes = error_codes(response.content)
+            why = "NAME_UNKNOWN" if "NAME_UNKNOWN" in codes else "404"
+            raise RegistryError(
+                "not_found",
+                f"repository {scan.image.path} not found on {scan.image.host} ({why})",
+                status_code=404,
+            )
+        if response.status_code != 200:
+            raise RegistryError(
+                "transient",
+                f"{scan.image}: {scan.image.host} answered {response.status_code}{detail(response)}",
+                status_code=response.status_code,
+            )
+        return response
+
+    @staticmethod
+    def _auth_headers(scan: _Scan) -> dict[str, str]:
+        return {"Authorization": scan.authorization} if scan.authorization else {}
+
+    def _authenticate(self, scan: _Scan, challenges: list[Challenge]) -> None:
+        bearer = next((c for c in challenges if c.scheme == "bearer" and c.params.get("realm")), None)
+        if bearer is not None:
+            scan.authorization = f"Bearer {self._fetch_token(scan, bearer)}"
+            return
+        if any(c.scheme == "basic" for c in challenges):
+            if not (scan.credentials and scan.credentials.has_basic):
+                raise RegistryError(
+                    "auth",
+                    f"{scan.image.host} requires credentials (basic auth) for {scan.image} and none were "
+                    "found (spec.secretRef, docker config)",
+                    status_code=401,
+                )
+            self._basic_hosts.add(scan.image.host)
+            scan.authorization = _basic(scan.credentials)
+            return
+        schemes = ", ".join(c.scheme for c in challenges) or "none"
+        raise RegistryError(
+            "auth",
+            f"{scan.image.host} answered 401 with no usable challenge (schemes: {schemes})",
+            status_code=401,
+        )
+
+    def _fetch_token(self, scan: _Scan, challenge: Challenge) -> str:
+        realm = challenge.params["realm"]
+        if urlsplit(realm).scheme not in ("http", "https"):
+            raise RegistryError("auth", f"{scan.image.host}: token realm {realm!r} is not an http(s) URL")
+        if urlsplit(realm).scheme == "http" and scan.scheme == "https" and scan.credentials:
+            raise RegistryError(
+                "auth", f"{scan.image.host}: refusing to send credentials to a plain-HTTP token realm {realm}"
+            )
+        scope = challenge.params.get("scope") or scan.image.scope
+        params = {
+            "scope": scope,
+            **({"service": challenge.params["service"]} if "service" in challenge.params else {}),
+        }
+        creds = scan.credentials
+        scan.token_requests += 1
+        if creds and creds.identity_token:
+            form = {**params, "grant_type": "refresh_token", "refresh_token": creds.identity_token}
+            response = self.transport.request(
+                scan, "POST", realm, data={**form, "client_id": OAUTH_CLIENT_ID}
+            )
+        else:
+            basic = (creds.username or "", creds.password or "") if creds and creds.has_basic else None
+            response = self.transport.request(scan, "GET", realm, params=params, auth=basic)
+        realm_host = urlsplit(realm).netloc
+        if response.status_code in (401, 403):
+            raise self._refused(scan, response, realm_host)
+        answer = parse_token_answer(response.content) if response.status_code == 200 else None
+        if answer is None:
+            raise RegistryError(
+                "transient",
+                f"{scan.image}: token server {realm_host} answered {response.status_code} without a token"
+                f"{detail(response)}",
+                status_code=response.status_code,
+            )
+        ttl_s = cache_ttl_s(answer.lifetime_s)
+        self.tokens.put(scan.image.host, scan.image.scope, scan.identity, answer.token, ttl_s=ttl_s)
+        return answer.token
+
+    def _refused(self, scan: _Scan, response: requests.Response, host: str) -> RegistryError:
+        what = "denied" if response.status_code == 403 else "refused"
+        hint = "" if scan.credentials else " (the repository may be private, or may not exist)"
+        return RegistryError(
+            "auth",
+            f"{host} {what} {scan.who} for {scan.image}: {response.status_code}{detail(response)}{hint}",
+            status_code=response.status_code,
+        )
+
+    def _page_tags(self, scan: _Scan, response: requests.Response) -> list[str]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise RegistryError("transient", f"{scan.image}: {scan.image.host} sent a malformed tag list")
+        tags = body.get("tags")
+        if tags is None:
+            return []  # a repository without tags answers "tags": null
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise RegistryError("transient", f"{scan.image}: {scan.image.host} sent a malformed tag list")
+        return tags
+
+
+def _basic(creds: Credentials) -> str:
+    raw = f"{creds.username}:{creds.password}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
