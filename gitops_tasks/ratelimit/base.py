@@ -26,7 +26,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, TypedDict
+from typing import Literal, Required, TypedDict
 
 #: A throttled host's rate never drops below this (requests per second), so scans keep moving.
 DEFAULT_FLOOR_RPS = 1.0
@@ -97,6 +97,21 @@ class HostLimits:
 
     rps: float
     burst: int
+
+
+class BucketOptions(TypedDict, total=False):
+    """The keyword arguments every :class:`TokenBucket` takes (see its docstring)."""
+
+    rps: Required[float]
+    burst: Required[int]
+    host_overrides: Mapping[str, Mapping[str, float]] | None
+    floor_rps: float
+    recovery_quiet_s: float
+    recovery_step: float
+    throttle_backoff_s: float
+    max_retry_after_s: float
+    jitter: float
+    sleep: Callable[[float], None]
 
 
 class TokenBucket(ABC):

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from gitops_tasks.ratelimit.base import (
-    DEFAULT_FLOOR_RPS,
-    DEFAULT_MAX_RETRY_AFTER_S,
-    DEFAULT_RECOVERY_QUIET_S,
-    DEFAULT_RECOVERY_STEP,
-    DEFAULT_THROTTLE_BACKOFF_S,
-    DEFAULT_WAIT_JITTER,
+    BucketOptions,
     Op,
     Outcome,
     TokenBucket,
@@ -42,30 +35,9 @@ class RedisTokenBucket(TokenBucket):
         self,
         client: redis.Redis[Any],
         keys: BucketKeys,
-        *,
-        rps: float,
-        burst: int,
-        host_overrides: Mapping[str, Mapping[str, float]] | None = None,
-        floor_rps: float = DEFAULT_FLOOR_RPS,
-        recovery_quiet_s: float = DEFAULT_RECOVERY_QUIET_S,
-        recovery_step: float = DEFAULT_RECOVERY_STEP,
-        throttle_backoff_s: float = DEFAULT_THROTTLE_BACKOFF_S,
-        max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S,
-        jitter: float = DEFAULT_WAIT_JITTER,
-        sleep: Callable[[float], None] = time.sleep,
+        **options: Unpack[BucketOptions],
     ) -> None:
-        super().__init__(
-            rps=rps,
-            burst=burst,
-            host_overrides=host_overrides,
-            floor_rps=floor_rps,
-            recovery_quiet_s=recovery_quiet_s,
-            recovery_step=recovery_step,
-            throttle_backoff_s=throttle_backoff_s,
-            max_retry_after_s=max_retry_after_s,
-            jitter=jitter,
-            sleep=sleep,
-        )
+        super().__init__(**options)
         self.client = client
         self.keys = keys
         self._script = client.register_script(BUCKET_SCRIPT)

@@ -90,7 +90,9 @@ def run_processes(ctx: Context, tmp_path: Path, jobs: list[dict[str, Any]]) -> l
             timeout_s=60,
             what="hammer processes to connect",
         )
-        go.write_text(repr(time.time() + 0.2))
+        staged = tmp_path / "go.tmp"
+        staged.write_text(repr(time.time() + 0.2))
+        staged.rename(go)  # atomic: a child never reads a half-written start time
         for proc in procs:
             assert proc.wait(60) == 0
     finally:
