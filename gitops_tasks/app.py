@@ -45,6 +45,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": {
             tasknames.GIT_POLL: {"queue": "git"},
             tasknames.REGISTRY_SCAN: {"queue": "registry"},
+            tasknames.AUTOMATION_RUN: {"queue": "automation"},
+            tasknames.SYNC_APPLY: {"queue": "sync"},
             tasknames.RECONCILE: {"queue": "priority"},
         },
         "worker_hijack_root_logger": True,
@@ -67,9 +69,9 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def make_app(settings: Settings | None = None) -> Celery:
+def make_app(settings: Settings | None = None, *, set_as_current: bool = True) -> Celery:
     settings = settings or Settings.from_env()
-    celery_app = Celery("gitops_tasks", set_as_current=True)
+    celery_app = Celery("gitops_tasks", set_as_current=set_as_current)
     celery_app.conf.update(celery_config(settings))
     celery_app.conf.gitops_settings = settings
     import gitops_tasks.tasks  # noqa: F401 - registers the shared tasks on this app

@@ -380,6 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_policy.register(sub)
 
+    from gitops_tasks import cli_automation
+
+    cli_automation.register(sub)
+
+    from gitops_tasks import cli_sync
+
+    cli_sync.register(sub)
+
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=cmd_version)
     return parser

@@ -89,6 +89,21 @@ class Settings:
     registry_include_image: tuple[str, ...] = ()
     registry_exclude_image: tuple[str, ...] = ()
     registry_disable_scanning: bool = False
+    #: Append "[ci skip]" to automation commit messages (Flux v1's --git-ci-skip).
+    git_ci_skip: bool = False
+    #: Compute and report automation changes but push nothing (Flux v1's --git-readonly).
+    git_readonly: bool = False
+    #: Cluster sync: kubeconfig (unset: in-cluster in a pod, else $KUBECONFIG / ~/.kube/config).
+    kubeconfig: Path | None = None
+    kube_context: str | None = None
+    #: Namespace for namespaced objects with none and no spec.targetNamespace.
+    default_target_namespace: str = DEFAULT_NAMESPACE
+    #: Namespaces objects may be applied to (Flux v1's --k8s-allow-namespace); empty: any.
+    allowed_namespaces: tuple[str, ...] = ()
+    #: Git tag moved to each applied revision (Flux v1's flux-sync tag); empty: off.
+    sync_tag: str = ""
+    #: An unset ${VAR} without a default fails the build (Flux's strict substitutions).
+    strict_substitutions: bool = False
     log_level: str = "INFO"
     config_file: Path | None = None
 
@@ -136,10 +151,15 @@ class Settings:
             if raw is None or raw == "":
                 continue
             values[attr] = _convert(var, str(kinds[attr]), raw)
-        for attr in ("data_dir", "secrets_dir", "cache_dir", "config_file"):
+        for attr in ("data_dir", "secrets_dir", "cache_dir", "config_file", "kubeconfig"):
             if isinstance(values.get(attr), str):
                 values[attr] = Path(values[attr])
-        for attr in ("catalog_paths", "registry_include_image", "registry_exclude_image"):
+        for attr in (
+            "catalog_paths",
+            "registry_include_image",
+            "registry_exclude_image",
+            "allowed_namespaces",
+        ):
             if isinstance(values.get(attr), list):
                 values[attr] = tuple(values[attr])
         return cls(**values)
@@ -158,7 +178,7 @@ def _convert(var: str, kind: str, raw: str) -> Any:
         if kind.startswith("float"):
             return float(raw)
         if "tuple" in kind:
-            separator = "," if var.endswith("_IMAGE") else os.pathsep
+            separator = os.pathsep if var.endswith("_PATHS") else ","
             return tuple(p.strip() for p in raw.split(separator) if p.strip())
         if "Path" in kind:
             return Path(raw)
@@ -210,5 +230,13 @@ ENV_VARS: dict[str, str] = {
     "registry_include_image": "GITOPS_TASKS_REGISTRY_INCLUDE_IMAGE",
     "registry_exclude_image": "GITOPS_TASKS_REGISTRY_EXCLUDE_IMAGE",
     "registry_disable_scanning": "GITOPS_TASKS_REGISTRY_DISABLE_SCANNING",
+    "git_ci_skip": "GITOPS_TASKS_GIT_CI_SKIP",
+    "git_readonly": "GITOPS_TASKS_GIT_READONLY",
+    "kubeconfig": "GITOPS_TASKS_KUBECONFIG",
+    "kube_context": "GITOPS_TASKS_KUBE_CONTEXT",
+    "default_target_namespace": "GITOPS_TASKS_DEFAULT_TARGET_NAMESPACE",
+    "allowed_namespaces": "GITOPS_TASKS_ALLOWED_NAMESPACES",
+    "sync_tag": "GITOPS_TASKS_SYNC_TAG",
+    "strict_substitutions": "GITOPS_TASKS_STRICT_SUBSTITUTIONS",
     "log_level": "GITOPS_TASKS_LOG_LEVEL",
 }

@@ -10,6 +10,10 @@ from __future__ import annotations
 GIT_POLL = "gitops.git.poll"
 #: Scan one ImageRepository (list tags, store them, evaluate its ImagePolicies).
 REGISTRY_SCAN = "gitops.registry.scan"
+#: Run one ImageUpdateAutomation (setters on a fresh checkout, commit, push).
+AUTOMATION_RUN = "gitops.automation.run"
+#: Sync one Kustomization (build its source revision, apply, prune, health checks).
+SYNC_APPLY = "gitops.sync.apply"
 #: Reconcile any kind now (dispatches on ``kind``); what ``gitops-tasks reconcile`` sends.
 RECONCILE = "gitops.reconcile"
 
@@ -18,4 +22,6 @@ RECONCILE = "gitops.reconcile"
 TASK_BY_KIND: dict[str, str] = {
     "GitRepository": GIT_POLL,
     "ImageRepository": REGISTRY_SCAN,
+    "ImageUpdateAutomation": AUTOMATION_RUN,
+    "Kustomization": SYNC_APPLY,
 }

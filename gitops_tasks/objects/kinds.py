@@ -18,6 +18,8 @@ from gitops_tasks.objects.schema import Obj
 DEFAULT_GIT_TIMEOUT_S = 60.0
 #: Flux's Provider ``spec.timeout`` default (sending one notification).
 DEFAULT_PROVIDER_TIMEOUT_S = 15.0
+#: One ImageUpdateAutomation run: 3 × the default git timeout plus 30 s for the branch lock.
+DEFAULT_AUTOMATION_TIMEOUT_S = 210.0
 #: Flux's Provider and Receiver ``spec.interval`` default.
 DEFAULT_NOTIFY_INTERVAL_S = 600.0
 #: Timeout for kinds whose Flux spec has no ``timeout`` (ImagePolicy, ImageUpdateAutomation...).
@@ -160,7 +162,9 @@ def timeout_s(obj: Object) -> float:
     """Seconds one reconcile may take (``spec.timeout``, else Flux's default for the kind).
 
     GitRepository 60s; ImageRepository and Kustomization the interval (ImageRepository at least
-    1s); Provider 15s; kinds without a timeout field ``DEFAULT_TIMEOUT_S``.
+    1s); Provider 15s; ImageUpdateAutomation ``DEFAULT_AUTOMATION_TIMEOUT_S`` (two listings, a
+    checkout and a push, each bounded by the source's timeout, plus waiting for the branch lock);
+    other kinds without a timeout field ``DEFAULT_TIMEOUT_S``.
     """
     timeout = _duration(obj, "timeout")
     if obj.kind == "ImageRepository":
@@ -173,6 +177,8 @@ def timeout_s(obj: Object) -> float:
         return interval_s(obj) or DEFAULT_TIMEOUT_S
     if obj.kind == "Provider":
         return DEFAULT_PROVIDER_TIMEOUT_S
+    if obj.kind == "ImageUpdateAutomation":
+        return DEFAULT_AUTOMATION_TIMEOUT_S
     return DEFAULT_TIMEOUT_S
 
 
@@ -192,5 +198,19 @@ def source_ref(obj: Object) -> ObjectRef | None:
 
 
 def dependents_of(ref: ObjectRef, objects: Iterable[Object]) -> list[ObjectRef]:
-    """The objects whose ``sourceRef`` / ``imageRepositoryRef`` points at ``ref``, sorted."""
-    return sorted({obj.ref for obj in objects if source_ref(obj) == ref})
+    """The objects to reconcile after ``ref`` changed, sorted: those whose ``sourceRef`` /
+    ``imageRepositoryRef`` points at it, and Kustomizations whose ``dependsOn`` names it."""
+    return sorted({obj.ref for obj in objects if source_ref(obj) == ref or ref in depends_on(obj)})
+
+
+def depends_on(obj: Object) -> list[ObjectRef]:
+    """A Kustomization's ``spec.dependsOn`` as references (namespace defaults to its own)."""
+    if obj.kind != "Kustomization":
+        return []
+    out = []
+    for entry in obj.spec.get("dependsOn") or []:
+        if isinstance(entry, dict) and entry.get("name"):
+            out.append(
+                ObjectRef("Kustomization", str(entry.get("namespace") or obj.namespace), str(entry["name"]))
+            )
+    return out

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import redis
+from celery import Celery
 
 from gitops_tasks.settings import Settings
 from gitops_tasks.store import Catalog, EnqueueGuard, EventLog, Keys, StatusStore, connect
@@ -41,6 +42,17 @@ class Context:
     @cached_property
     def guard(self) -> EnqueueGuard:
         return EnqueueGuard(self.client, self.keys, ttl_s=self.settings.enqueue_guard_ttl_s)
+
+    @cached_property
+    def app(self) -> Celery:
+        """The Celery app publishing with these settings (the worker's own app inside a worker)."""
+        from celery import current_app
+
+        if getattr(current_app.conf, "gitops_settings", None) == self.settings:
+            return current_app
+        from gitops_tasks.app import make_app
+
+        return make_app(self.settings, set_as_current=False)
 
     @property
     def owner(self) -> str:

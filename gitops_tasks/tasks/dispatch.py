@@ -9,14 +9,18 @@ from celery import Celery, shared_task
 from gitops_tasks import tasknames
 from gitops_tasks.objects.model import ObjectRef
 from gitops_tasks.tasks import runner
+from gitops_tasks.tasks.automation import reconcile_image_update_automation
 from gitops_tasks.tasks.context import context
 from gitops_tasks.tasks.enqueue import enqueue
 from gitops_tasks.tasks.git import reconcile_git_repository
 from gitops_tasks.tasks.registry import reconcile_image_repository
+from gitops_tasks.tasks.sync import reconcile_kustomization
 
 RECONCILERS: dict[str, runner.Reconciler] = {
     "GitRepository": reconcile_git_repository,
     "ImageRepository": reconcile_image_repository,
+    "ImageUpdateAutomation": reconcile_image_update_automation,
+    "Kustomization": reconcile_kustomization,
 }
 
 

@@ -186,11 +186,9 @@ def _generation(obj: Object) -> int:
 
 def _enqueue(ctx: Context, ref: ObjectRef, *, reason: str) -> bool:
     """Queue a reconcile of ``ref`` (False while its kind has no reconciler)."""
-    from celery import current_app
-
     from gitops_tasks.tasks.enqueue import enqueue
 
-    return enqueue(current_app, ctx.guard, ctx.keys, ref, reason=reason)
+    return enqueue(ctx.app, ctx.guard, ctx.keys, ref, reason=reason)
 
 
 @shared_task(name=tasknames.REGISTRY_SCAN, bind=True, ignore_result=True)

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from gitops_tasks.objects.semver_range import SemverRange, parse_version
 from gitops_tasks.sources.credentials import mask_url, redact
 from gitops_tasks.sources.errors import GitError
 from gitops_tasks.sources.refs import RemoteRefs, choose_ref, revision_of
-from gitops_tasks.objects.semver_range import SemverRange, parse_version
 
 A, B, C, D, E = ("a" * 40, "b" * 40, "c" * 40, "d" * 40, "e" * 40)
 T1, T2 = ("1" * 40, "2" * 40)  # annotated tag objects

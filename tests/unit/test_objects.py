@@ -711,7 +711,7 @@ def test_dependents_of_finds_objects_pointing_at_a_ref() -> None:
         ("GitRepository", 300.0, 60.0, 300.0),
         ("ImageRepository", 3600.0, 3600.0, 3600.0),
         ("ImagePolicy", 0.0, 60.0, 0.0),
-        ("ImageUpdateAutomation", 1800.0, 60.0, 1800.0),
+        ("ImageUpdateAutomation", 1800.0, 210.0, 1800.0),
         ("Kustomization", 600.0, 60.0, 120.0),
         ("Provider", 600.0, 15.0, 600.0),
         ("Alert", 0.0, 60.0, 0.0),
@@ -757,3 +757,29 @@ def test_parse_duration_refuses_non_go_durations(text: str) -> None:
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_dependents_include_kustomizations_depending_on_one() -> None:
+    from gitops_tasks.objects import dependents_of, load_text
+
+    objects = load_text(
+        """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: infra, namespace: flux-system}
+spec: {interval: 1m, path: ./infra, prune: true, sourceRef: {kind: GitRepository, name: fleet}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: flux-system}
+spec:
+  interval: 1m
+  path: ./apps
+  prune: true
+  sourceRef: {kind: GitRepository, name: other}
+  dependsOn: [{name: infra}]
+""",
+        filename="deps.yaml",
+    )
+    infra = objects[0].ref
+    assert [r.name for r in dependents_of(infra, objects)] == ["apps"]

@@ -1,0 +1,214 @@
+"""``gitops-tasks build`` and ``gitops-tasks diff``: what a Kustomization sync would apply or change.
+
+- ``build kustomization NAME [-n NS]``: check out the source's recorded revision, build, apply the
+  spec's kustomize fields and ``postBuild`` substitution, print the objects as a YAML stream.
+- ``build PATH``: build a local directory (plain YAML or kustomize overlay) the same way.
+- ``diff kustomization NAME [-n NS]``: server-side dry-run apply against the cluster, one unified
+  diff per object that would be created, changed or pruned.
+
+Exit status: build 0, or 1 on an error; diff 0 when nothing would change, 1 when something would,
+2 on an error (as ``kubectl diff``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_KUSTOMIZATION = ("kustomization", "kustomizations", "ks")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``build`` and ``diff`` to the ``gitops-tasks`` sub-commands."""
+    p = sub.add_parser(
+        "build",
+        help="print the manifests a Kustomization (or a local directory) builds",
+        description="Print the objects `kustomization NAME` would apply, or build a local PATH.",
+    )
+    p.add_argument("target", metavar="kustomization NAME | PATH")
+    p.add_argument("name", nargs="?", help=argparse.SUPPRESS)
+    p.add_argument("-n", "--namespace", help="the Kustomization's namespace (default: the default namespace)")
+    p.add_argument("--show-secrets", action="store_true", help="print Secret values instead of ***")
+    p.set_defaults(func=cmd_build)
+    p = sub.add_parser(
+        "diff",
+        help="show what a sync of a Kustomization would change (exit 1 when something would)",
+        description="Server-side dry-run apply of a Kustomization's objects; a unified diff per object.",
+    )
+    p.add_argument("kind", metavar="kustomization")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("-n", "--namespace", help="the Kustomization's namespace (default: the default namespace)")
+    p.set_defaults(func=cmd_diff)
+
+
+def _error(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _git_root(path: Path) -> Path:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return path
+    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else path
+
+
+def _print_stream(manifests: list[Any], *, mask_secrets: bool = False) -> None:
+    from gitops_tasks.sync.manifests import dump
+
+    objects = [m.obj for m in manifests]
+    if mask_secrets:
+        objects = [_masked(o) if o.get("kind") == "Secret" else o for o in objects]
+    print("---\n".join(dump(o) for o in objects), end="")
+
+
+def _masked(secret: dict[str, Any]) -> dict[str, Any]:
+    """A Secret with every value replaced by ``***`` (values may come from substitution)."""
+    out = dict(secret)
+    for field in ("data", "stringData"):
+        if isinstance(out.get(field), dict):
+            out[field] = dict.fromkeys(out[field], "***")
+    return out
+
+
+@dataclass
+class _Prepared:
+    obj: Any
+    manifests: list[Any]
+    status: dict[str, Any]
+    config: Any
+    connect: Callable[[str | None], Any]
+    home: Callable[[], Any]
+
+
+@contextmanager
+def _kustomization(args: argparse.Namespace) -> Iterator[_Prepared]:
+    """Yield what ``kustomization NAME`` builds, with its status and the sync configuration."""
+    from gitops_tasks.cli import _settings, _stores
+    from gitops_tasks.objects.model import ObjectRef
+    from gitops_tasks.sync.inputs import make_reader
+    from gitops_tasks.sync.pipeline import render
+    from gitops_tasks.sync.source import checkout, resolve_source
+    from gitops_tasks.tasks.sync import StoreLookup, connector, sync_config, sync_settings
+
+    settings = _settings()
+    ctx = _stores(settings)
+    ref = ObjectRef("Kustomization", args.namespace or settings.default_namespace, args.name)
+    obj = ctx.catalog.get(ref)
+    if obj is None:
+        raise LookupError(f"{ref} not found")
+    sync = sync_settings(settings)
+    config = sync_config(settings, sync)
+    connect = connector(sync)
+    opened: list[Any] = []
+
+    def home() -> Any:
+        if not opened:
+            opened.append(connect(None))
+        return opened[0]
+
+    source = resolve_source(obj, StoreLookup(ctx))
+    try:
+        with tempfile.TemporaryDirectory(prefix="gitops-tasks-build-") as tmp:
+            root = checkout(
+                source, Path(tmp) / "src", secrets_dir=config.secrets_dir, cache_dir=config.cache_dir
+            )
+            reader = make_reader(obj.namespace, secrets_dir=config.secrets_dir, home=home)
+            manifests = render(obj, root, read=reader, config=config)
+            yield _Prepared(obj, manifests, ctx.status.get(ref), config, connect, home)
+    finally:
+        for cluster in opened:
+            cluster.close()
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from gitops_tasks.sources import GitError
+    from gitops_tasks.sync.build import Builder
+    from gitops_tasks.sync.errors import SyncError
+
+    try:
+        if args.target.lower() in _KUSTOMIZATION and args.name:
+            with _kustomization(args) as prepared:
+                _print_stream(prepared.manifests, mask_secrets=not args.show_secrets)
+            return 0
+        if args.name:
+            return _error(
+                f"unexpected argument {args.name!r}; use `build kustomization NAME` or `build PATH`", 2
+            )
+        path = Path(args.target).resolve()
+        if not path.is_dir():
+            return _error(f"{args.target}: not a directory", 1)
+        root = _git_root(path)
+        _print_stream(Builder(root).build(str(path.relative_to(root))))
+        return 0
+    except (SyncError, GitError) as exc:
+        return _error(exc.message, 1)
+    except LookupError as exc:
+        return _error(str(exc), 1)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from gitops_tasks.sources import GitError
+    from gitops_tasks.sync import inventory as inv
+    from gitops_tasks.sync.diff import diff_plan, diff_prune
+    from gitops_tasks.sync.errors import SyncError
+    from gitops_tasks.sync.pipeline import owner_of, target_cluster
+    from gitops_tasks.sync.plan import make_plan
+
+    if args.kind.lower() not in _KUSTOMIZATION:
+        return _error(f"diff supports kustomization only, not {args.kind!r}", 2)
+    try:
+        with _kustomization(args) as prepared:
+            obj, config = prepared.obj, prepared.config
+            cluster = target_cluster(obj, connect=prepared.connect, home=prepared.home, config=config)
+            try:
+                plan = make_plan(
+                    prepared.manifests,
+                    owner=owner_of(obj),
+                    scope=cluster.scope,
+                    target_namespace=obj.spec.get("targetNamespace"),
+                    default_namespace=config.default_namespace,
+                    allowed_namespaces=config.allowed_namespaces,
+                )
+                diffs = diff_plan(plan, cluster)
+                if obj.spec.get("prune"):
+                    stale = inv.stale(inv.from_status(prepared.status), plan.inventory)
+                    diffs += diff_prune(stale, cluster, owner_of(obj))
+            finally:
+                cluster.close()
+    except (SyncError, GitError) as exc:
+        return _error(exc.message, 2)
+    except LookupError as exc:
+        return _error(str(exc), 2)
+    changed = [d for d in diffs if d.changes]
+    for d in changed:
+        print(d.text, end="" if d.text.endswith("\n") else "\n")
+    summary = ", ".join(f"{d.id} {d.action}" for d in changed) or "no changes"
+    print(f"{obj.ref}: {summary}", file=sys.stderr)
+    return 1 if changed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m gitops_tasks.cli_sync build|diff ...``: the same commands before ``cli.py`` wires them."""
+    parser = argparse.ArgumentParser(prog="gitops-tasks")
+    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

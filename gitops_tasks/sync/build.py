@@ -1,0 +1,210 @@
+"""Build the manifests of a Kustomization from a checked-out repository (filesystem only).
+
+``spec.path`` holding a ``kustomization.yaml`` (``.yml``, ``Kustomization``) is built with
+``kubectl kustomize``; any other directory is read as plain manifests: every ``*.yaml``/``*.yml``
+below it, recursively, in name order, skipping hidden files and directories and directories with
+a ``Chart.yaml`` (Flux v1), while a subdirectory with its own kustomization file is built as one
+overlay (as Flux v2's generated kustomization does).
+
+Nothing outside the repository is ever read: a path with ``..`` leading out, a symlink resolving
+outside, or an overlay whose local ``resources``/``bases``/``components`` leave the repository is
+refused with :class:`~gitops_tasks.sync.errors.PathError`. A leading ``/`` means the repository
+root, as in Flux. Raises :class:`~gitops_tasks.sync.errors.BuildError` naming the file (and
+document and line) of anything invalid, and the tool when ``kubectl`` is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gitops_tasks.sync.errors import BuildError, PathError
+from gitops_tasks.sync.manifests import Manifest, ManifestError, parse
+
+#: File names that make a directory a kustomize overlay, in kustomize's order of preference.
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+#: Longest a ``kubectl kustomize`` run may take (seconds) when the caller gives no budget.
+DEFAULT_BUILD_TIMEOUT_S = 60.0
+#: Environment variable naming the kubectl binary (a path or a name on ``PATH``).
+KUBECTL_ENV = "KUBECTL"
+_REMOTE_PREFIXES = ("git@", "github.com/", "gitlab.com/", "bitbucket.org/")
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return str(path)
+    return "." if str(rel) == "." else rel.as_posix()
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def resolve_path(root: Path, path: str | None) -> Path:
+    """The directory ``spec.path`` names inside the checkout ``root`` (resolved, symlinks followed).
+
+    Raises :class:`PathError` when it leads outside the repository, does not exist or is a file.
+    """
+    root = root.resolve()
+    text = (path or "").strip() or "."
+    candidate = root / text.lstrip("/")
+    shown = f"spec.path {text!r}"
+    if not _inside(Path(os.path.normpath(candidate)), root):
+        raise PathError(f"{shown} leads outside the repository")
+    resolved = candidate.resolve()
+    if not _inside(resolved, root):
+        raise PathError(f"{shown} resolves (through a symlink) outside the repository")
+    if not resolved.exists():
+        raise PathError(f"kustomization path not found: {shown} does not exist in the repository")
+    if not resolved.is_dir():
+        raise PathError(f"{shown} is a file; expected a directory")
+    return resolved
+
+
+def kustomization_file(directory: Path) -> Path | None:
+    for name in KUSTOMIZATION_FILES:
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def find_kubectl(env: Mapping[str, str] | None = None) -> str:
+    """The kubectl binary: ``$KUBECTL`` (a path or a name) or ``kubectl`` on ``PATH``.
+
+    Raises :class:`BuildError` naming the tool and how to provide it.
+    """
+    env = os.environ if env is None else env
+    wanted = env.get(KUBECTL_ENV) or "kubectl"
+    found = shutil.which(wanted, path=env.get("PATH"))
+    if found is None:
+        raise BuildError(
+            f"kustomize overlays are built with kubectl (kubectl kustomize), and {wanted!r} was not "
+            f"found: install kubectl or set {KUBECTL_ENV} to its path"
+        )
+    return found
+
+
+def build(
+    root: Path,
+    path: str | None,
+    *,
+    kubectl: str | None = None,
+    timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
+) -> list[Manifest]:
+    """The objects ``spec.path`` of the checkout at ``root`` declares, in a stable order."""
+    return Builder(root, kubectl=kubectl, timeout_s=timeout_s).build(path)
+
+
+class Builder:
+    """Builds directories of one checkout; ``kubectl`` is looked up only when an overlay needs it."""
+
+    def __init__(
+        self, root: Path, *, kubectl: str | None = None, timeout_s: float = DEFAULT_BUILD_TIMEOUT_S
+    ) -> None:
+        self.root = root.resolve()
+        self.kubectl = kubectl
+        self.timeout_s = timeout_s
+
+    def build(self, path: str | None) -> list[Manifest]:
+        """The objects of ``spec.path`` (see the module docstring for the rules)."""
+        directory = resolve_path(self.root, path)
+        if kustomization_file(directory) is not None:
+            return self.kustomize(directory)
+        return self.plain(directory, set())
+
+    def plain(self, directory: Path, visited: set[Path]) -> list[Manifest]:
+        real = directory.resolve()
+        if not _inside(real, self.root):
+            raise PathError(f"{_rel(directory, self.root)} is a symlink leading outside the repository")
+        if real in visited or (directory / "Chart.yaml").exists():
+            return []
+        visited.add(real)
+        out: list[Manifest] = []
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            item = Path(entry.path)
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=True):
+                if kustomization_file(item) is not None:
+                    out.extend(self.kustomize(item))
+                else:
+                    out.extend(self.plain(item, visited))
+            elif entry.name.endswith((".yaml", ".yml")):
+                out.extend(self._file(item))
+        return out
+
+    def _file(self, file: Path) -> list[Manifest]:
+        rel = _rel(file, self.root)
+        if not _inside(file.resolve(), self.root):
+            raise PathError(f"{rel} is a symlink leading outside the repository")
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BuildError(f"{rel}: cannot be read: {exc}") from None
+        try:
+            return parse(text, rel)
+        except ManifestError as exc:
+            raise BuildError(str(exc)) from None
+
+    def kustomize(self, directory: Path, *, check_refs: bool = True) -> list[Manifest]:
+        """``kubectl kustomize directory``; ``check_refs=False`` for our own temporary overlays."""
+        rel = _rel(directory, self.root)
+        if check_refs:
+            self._check_refs(directory, set())
+        kubectl = self.kubectl or find_kubectl()
+        try:
+            proc = subprocess.run(
+                [kubectl, "kustomize", str(directory)],
+                cwd=directory,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            message = f"kustomize build of {rel} timed out after {self.timeout_s:g}s"
+            raise BuildError(message, result="transient") from None
+        except OSError as exc:
+            raise BuildError(f"kustomize build of {rel}: cannot run {kubectl}: {exc}") from None
+        if proc.returncode != 0:
+            detail = (proc.stderr or proc.stdout).strip().replace(f"{self.root}/", "")
+            raise BuildError(f"kustomize build of {rel} failed: {detail}")
+        try:
+            return parse(proc.stdout, f"kustomize build of {rel}", with_lines=False)
+        except ManifestError as exc:
+            raise BuildError(str(exc)) from None
+
+    def _check_refs(self, directory: Path, seen: set[Path]) -> None:
+        """Local ``resources``/``bases``/``components`` must stay inside the repository."""
+        real = directory.resolve()
+        if real in seen:
+            return
+        seen.add(real)
+        file = kustomization_file(directory)
+        if file is None:
+            return
+        try:
+            data: Any = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise BuildError(f"{_rel(file, self.root)}: invalid kustomization: {exc}") from None
+        if not isinstance(data, dict):
+            raise BuildError(f"{_rel(file, self.root)}: expected a mapping")
+        for field in ("resources", "bases", "components"):
+            for entry in data.get(field) or []:
+                if not isinstance(entry, str) or "://" in entry or entry.startswith(_REMOTE_PREFIXES):
+                    continue
+                target = (directory / entry).resolve()
+                if not _inside(target, self.root):
+                    raise PathError(
+                        f"{_rel(file, self.root)}: {field} entry {entry!r} leads outside the repository"
+                    )
+                if target.is_dir():
+                    self._check_refs(target, seen)

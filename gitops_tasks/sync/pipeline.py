@@ -1,0 +1,91 @@
+"""The steps between a checkout and a plan: build, spec overlay, substitution; and the target cluster.
+
+Shared by the reconciler and the CLI (``gitops-tasks build`` / ``diff``), so both see exactly the
+objects a sync would apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitops_tasks.objects.model import Object
+from gitops_tasks.sync import substitute
+from gitops_tasks.sync.build import DEFAULT_BUILD_TIMEOUT_S, Builder, resolve_path
+from gitops_tasks.sync.cluster import Cluster
+from gitops_tasks.sync.errors import KubeConfigError
+from gitops_tasks.sync.inputs import HomeCluster, kubeconfig_from_secret
+from gitops_tasks.sync.manifests import Manifest
+from gitops_tasks.sync.overlay import apply_common_metadata, apply_kustomize_fields
+from gitops_tasks.sync.plan import Owner
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """Process-wide sync settings (see ``gitops_tasks.tasks.sync.sync_config``)."""
+
+    secrets_dir: Path
+    cache_dir: Path
+    #: Namespace of namespaced objects that have none and no ``spec.targetNamespace``.
+    default_namespace: str = "default"
+    #: Namespaces objects may be applied to (empty: any).
+    allowed_namespaces: tuple[str, ...] = ()
+    #: Unset ``${VAR}`` without a default is an error (Flux's StrictPostBuildSubstitutions).
+    strict_substitution: bool = False
+    #: Git tag moved to each applied revision (Flux v1's ``flux-sync``); empty: off.
+    sync_tag: str = ""
+    #: kubectl binary for kustomize builds (``None``: ``$KUBECTL`` or ``kubectl`` on PATH).
+    kubectl: str | None = None
+    build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S
+
+
+def owner_of(obj: Object) -> Owner:
+    return Owner(obj.name, obj.namespace)
+
+
+def render(obj: Object, root: Path, *, read: substitute.Reader, config: SyncConfig) -> list[Manifest]:
+    """Build ``spec.path`` of the checkout at ``root``, apply the spec's kustomize fields and
+    ``commonMetadata``, then substitute ``postBuild`` variables. Raises ``PathError``,
+    ``BuildError``, ``SubstituteError`` (and ``ClusterError`` when ``read`` needs the cluster)."""
+    builder = Builder(root, kubectl=config.kubectl, timeout_s=config.build_timeout_s)
+    path = obj.spec.get("path")
+    manifests = builder.build(path)
+    manifests = apply_kustomize_fields(
+        manifests,
+        obj.spec,
+        root=builder.root,
+        directory=resolve_path(builder.root, path),
+        kustomize=lambda directory: builder.kustomize(directory, check_refs=False),
+    )
+    apply_common_metadata(manifests, obj.spec)
+    if substitute.enabled(obj.spec):
+        values = substitute.variables(obj.spec, read=read, namespace=obj.namespace)
+        manifests = substitute.substitute(manifests, values, strict=config.strict_substitution)
+    return manifests
+
+
+def impersonation(obj: Object) -> str | None:
+    """The user to impersonate for ``spec.serviceAccountName`` (in the Kustomization's namespace)."""
+    account = obj.spec.get("serviceAccountName")
+    return f"system:serviceaccount:{obj.namespace}:{account}" if account else None
+
+
+def target_cluster(
+    obj: Object, *, connect: Callable[[str | None], Cluster], home: HomeCluster, config: SyncConfig
+) -> Cluster:
+    """The cluster ``obj`` applies to: ``spec.kubeConfig.secretRef``'s, else the configured one
+    (``connect(impersonate)``), impersonating ``spec.serviceAccountName`` when set.
+    Raises :class:`KubeConfigError`."""
+    kube_config = obj.spec.get("kubeConfig") or {}
+    user = impersonation(obj)
+    if kube_config.get("configMapRef"):
+        raise KubeConfigError(
+            "spec.kubeConfig.configMapRef (workload identity) is not supported; use secretRef"
+        )
+    if kube_config.get("secretRef"):
+        text, origin = kubeconfig_from_secret(
+            kube_config["secretRef"], obj.namespace, secrets_dir=config.secrets_dir, home=home
+        )
+        return Cluster.from_kubeconfig_text(text, origin=origin, impersonate=user)
+    return connect(user)

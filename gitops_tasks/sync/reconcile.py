@@ -1,0 +1,265 @@
+"""Kustomization's reconciler: the one place that decides its reasons and messages.
+
+Steps: source revision → dependencies → checkout → build → substitute → plan → apply → prune
+(only with ``spec.prune``) → health checks → sync tag (when configured). A failure before the
+prune leaves ``status.inventory`` as it was; the message names the object or file that failed.
+
+==============================  =========  ===================================================
+reason                          result     when
+==============================  =========  ===================================================
+``ReconciliationSucceeded``     success    applied (and pruned, and healthy)
+``ArtifactFailed``              waiting    the source is not in the catalog or has no artifact
+``ArtifactFailed``              (git's)    the checkout failed; ``spec.path`` missing or
+                                           leading outside the repository (stalled)
+``DependencyNotReady``          waiting    a ``dependsOn`` Kustomization is not ready at its
+                                           source's revision
+``BuildFailed``                 stalled    invalid YAML or object, kustomize failed, no
+                                           kubectl, bad substitution (transient when a
+                                           ``substituteFrom`` source is missing)
+``ReconciliationFailed``        stalled/   no usable kubeconfig; namespace not allowed;
+                                transient  the API refused an object (422/400/403 stall;
+                                           unreachable, 404 namespace, 409, 5xx retry)
+``PruneFailed``                 transient  deleting a stale object failed
+``HealthCheckFailed``           transient  an object failed or was not healthy in time
+==============================  =========  ===================================================
+
+``waiting`` retries after ``spec.retryInterval`` (default 5s). Success facts:
+``lastAppliedRevision``, ``lastAttemptedRevision``, ``inventory`` ({entries: [{id, v}]}) and,
+with a sync tag, ``syncTag`` ({name, revision}).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gitops_tasks.objects import timeout_s
+from gitops_tasks.objects.durations import parse_duration
+from gitops_tasks.objects.model import Object
+from gitops_tasks.objects.outcome import Outcome
+from gitops_tasks.sources import GitError
+from gitops_tasks.sync import inventory as inv
+from gitops_tasks.sync.apply import CHANGING, Change, apply_plan, prune
+from gitops_tasks.sync.cluster import Cluster
+from gitops_tasks.sync.errors import (
+    BuildError,
+    DependencyError,
+    HealthError,
+    PathError,
+    PruneError,
+    SourceError,
+    SubstituteError,
+    SyncError,
+)
+from gitops_tasks.sync.health import Target, wait_healthy
+from gitops_tasks.sync.inputs import make_reader
+from gitops_tasks.sync.pipeline import SyncConfig, owner_of, render, target_cluster
+from gitops_tasks.sync.plan import Plan, make_plan
+from gitops_tasks.sync.source import Lookup, Source, check_dependencies, checkout, resolve_source
+from gitops_tasks.sync.synctag import move_sync_tag
+
+SUCCEEDED = "ReconciliationSucceeded"
+ARTIFACT_FAILED = "ArtifactFailed"
+DEPENDENCY_NOT_READY = "DependencyNotReady"
+BUILD_FAILED = "BuildFailed"
+RECONCILIATION_FAILED = "ReconciliationFailed"
+PRUNE_FAILED = "PruneFailed"
+HEALTH_CHECK_FAILED = "HealthCheckFailed"
+#: Retry delay for ``waiting`` outcomes when ``spec.retryInterval`` is unset (seconds).
+DEFAULT_DEPENDENCY_RETRY_S = 5.0
+#: Changes listed in an event message before "and N more".
+MAX_LISTED_CHANGES = 10
+
+_REASONS: tuple[tuple[type[SyncError], str], ...] = (
+    (SourceError, ARTIFACT_FAILED),
+    (PathError, ARTIFACT_FAILED),
+    (DependencyError, DEPENDENCY_NOT_READY),
+    (BuildError, BUILD_FAILED),
+    (SubstituteError, BUILD_FAILED),
+    (PruneError, PRUNE_FAILED),
+    (HealthError, HEALTH_CHECK_FAILED),
+)
+
+
+def reason_for(exc: SyncError) -> str:
+    return next((reason for cls, reason in _REASONS if isinstance(exc, cls)), RECONCILIATION_FAILED)
+
+
+def retry_s(obj: Object) -> float:
+    value = obj.spec.get("retryInterval")
+    return parse_duration(value) if value else DEFAULT_DEPENDENCY_RETRY_S
+
+
+def describe(changes: list[Change]) -> str:
+    """``Deployment/apps/web configured, Service/apps/web created`` (changes only, capped)."""
+    shown = [str(c) for c in changes if c.action in CHANGING]
+    extra = len(shown) - MAX_LISTED_CHANGES
+    return ", ".join(shown[:MAX_LISTED_CHANGES]) + (f", and {extra} more" if extra > 0 else "")
+
+
+def health_targets(obj: Object, plan: Plan, changes: list[Change]) -> list[Target]:
+    """``spec.wait``: every applied object; else ``spec.healthChecks`` (namespace defaults to the
+    Kustomization's, apiVersion to the applied object's). Raises :class:`HealthError` (stalled)."""
+    if obj.spec.get("wait"):
+        skipped = {c.id for c in changes if c.action == "skipped"}
+        return [
+            Target(p.api_version, p.id.kind, p.id.name, p.id.namespace)
+            for p in plan.objects
+            if p.id not in skipped
+        ]
+    targets = []
+    for index, check in enumerate(obj.spec.get("healthChecks") or []):
+        kind, name = str(check["kind"]), str(check["name"])
+        namespace = str(check.get("namespace") or obj.namespace)
+        api_version = check.get("apiVersion") or next(
+            (p.api_version for p in plan.objects if (p.id.kind, p.id.name) == (kind, name)), None
+        )
+        if not api_version:
+            raise HealthError(
+                f"spec.healthChecks[{index}]: apiVersion is required for {kind}/{name}, "
+                "which this Kustomization does not apply",
+                result="stalled",
+            )
+        targets.append(Target(str(api_version), kind, name, namespace))
+    return targets
+
+
+def reconcile(
+    obj: Object,
+    previous_status: dict[str, Any],
+    *,
+    lookup: Lookup,
+    connect: Callable[[str | None], Cluster],
+    config: SyncConfig,
+) -> Outcome:
+    """Sync ``obj`` once and summarise it as an :class:`Outcome` (never raises a step's error).
+
+    ``connect(impersonate)`` opens the configured cluster (``None``: no impersonation); it is
+    also where ``substituteFrom`` and ``kubeConfig.secretRef`` are read before the secrets dir.
+    """
+    run = _Run(obj, previous_status, connect=connect, config=config)
+    try:
+        return run.execute(lookup)
+    except GitError as exc:
+        return run.failed(exc.result, ARTIFACT_FAILED, exc.message)
+    except SyncError as exc:
+        return run.failed(exc.result, reason_for(exc), exc.message)
+    finally:
+        run.close()
+
+
+class _Run:
+    """One sync: the steps in order, the facts gathered so far, the clusters to close."""
+
+    def __init__(
+        self,
+        obj: Object,
+        previous: dict[str, Any],
+        *,
+        connect: Callable[[str | None], Cluster],
+        config: SyncConfig,
+    ) -> None:
+        self.obj = obj
+        self.previous = previous
+        self.connect = connect
+        self.config = config
+        self.started = time.monotonic()
+        self.facts: dict[str, Any] = {}
+        self.opened: list[Cluster] = []
+        self._home: Cluster | None = None
+
+    def home(self) -> Cluster:
+        """The configured cluster, opened once (for reading ConfigMaps and Secrets)."""
+        if self._home is None:
+            self._home = self.connect(None)
+            self.opened.append(self._home)
+        return self._home
+
+    def close(self) -> None:
+        for cluster in self.opened:
+            cluster.close()
+
+    def execute(self, lookup: Lookup) -> Outcome:
+        obj, config = self.obj, self.config
+        source = resolve_source(obj, lookup)
+        self.facts["lastAttemptedRevision"] = source.revision
+        check_dependencies(obj, lookup)
+        with tempfile.TemporaryDirectory(prefix="gitops-tasks-sync-") as tmp:
+            dest = Path(tmp) / "src"
+            root = checkout(source, dest, secrets_dir=config.secrets_dir, cache_dir=config.cache_dir)
+            read = make_reader(obj.namespace, secrets_dir=config.secrets_dir, home=self.home)
+            manifests = render(obj, root, read=read, config=config)
+            cluster = target_cluster(obj, connect=self.connect, home=self.home, config=config)
+            self.opened.append(cluster)
+            plan = make_plan(
+                manifests,
+                owner=owner_of(obj),
+                scope=cluster.scope,
+                target_namespace=obj.spec.get("targetNamespace"),
+                default_namespace=config.default_namespace,
+                allowed_namespaces=config.allowed_namespaces,
+                force=bool(obj.spec.get("force")),
+            )
+            changes = apply_plan(plan, cluster)
+            changes += self.prune(plan, cluster)
+            self.wait_healthy(plan, changes, cluster)
+            note = self.move_tag(source, root)
+        self.facts["lastAppliedRevision"] = source.revision
+        listed = describe(changes)
+        return Outcome(
+            result="success",
+            reason=SUCCEEDED,
+            message="; ".join(filter(None, [f"Applied revision: {source.revision}", listed, note])),
+            facts=self.facts,
+            revision=source.revision,
+            changed=source.revision != self.previous.get("lastAppliedRevision") or bool(listed),
+        )
+
+    def prune(self, plan: Plan, cluster: Cluster) -> list[Change]:
+        """Record the new inventory; with ``spec.prune``, delete the stale objects (those that
+        could not be deleted stay in the inventory, to be tried again)."""
+        self.facts["inventory"] = inv.to_status(plan.inventory)
+        if not self.obj.spec.get("prune"):
+            return []
+        try:
+            return prune(
+                inv.stale(inv.from_status(self.previous), plan.inventory), cluster, owner_of(self.obj)
+            )
+        except PruneError as exc:
+            self.facts["inventory"] = inv.to_status({**plan.inventory, **exc.remaining})
+            raise
+
+    def wait_healthy(self, plan: Plan, changes: list[Change], cluster: Cluster) -> None:
+        targets = health_targets(self.obj, plan, changes)
+        if targets:
+            wait_healthy(
+                targets,
+                lambda t: cluster.get(t.api_version, t.kind, t.name, t.namespace or None),
+                timeout_s=max(timeout_s(self.obj) - (time.monotonic() - self.started), 1.0),
+            )
+
+    def move_tag(self, source: Source, root: Path) -> str | None:
+        """Move the sync tag when configured and not already at this revision; a failure is a note."""
+        tag = self.config.sync_tag
+        if not tag:
+            return None
+        done = {"name": tag, "revision": source.revision}
+        note = None
+        if self.previous.get("syncTag") != done:
+            note = move_sync_tag(source, root, tag, secrets_dir=self.config.secrets_dir)
+        if note is None:
+            self.facts["syncTag"] = done
+        return note
+
+    def failed(self, result: Any, reason: str, message: str) -> Outcome:
+        return Outcome(
+            result=result,
+            reason=reason,
+            message=message,
+            facts=self.facts,
+            revision=self.facts.get("lastAttemptedRevision"),
+            retry_after_s=retry_s(self.obj) if result == "waiting" else None,
+        )

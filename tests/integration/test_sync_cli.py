@@ -1,0 +1,199 @@
+"""``gitops-tasks build`` / ``diff`` as real subprocesses, and the sync task's reconciler run through the
+runner with the catalog and status in Redis (the emulator, or GITOPS_TASKS_TEST_KUBECONFIG's cluster)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from beat_schedule import entry_for
+from gitops_tasks.objects import load_text
+from gitops_tasks.objects.model import ObjectRef
+from gitops_tasks.tasks import runner
+from gitops_tasks.tasks.context import Context
+from gitops_tasks.tasks.git import reconcile_git_repository
+from gitops_tasks.tasks.sync import reconcile_kustomization
+from tests.gitservers import RemoteRepo
+from tests.integration.test_sync_world import configmap, dump, namespace
+from tests.kubeapi.fixtures import KubeTarget, kube_target, unique_name
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _wired() -> bool:
+    from gitops_tasks.cli import build_parser
+
+    return "build" in build_parser().format_help()
+
+
+@pytest.fixture
+def cli(gt_env: dict[str, str]) -> Cli:
+    """``gitops-tasks ARGS`` as a subprocess (through ``cli_sync`` until ``cli.py`` registers it)."""
+    module = "gitops_tasks.cli" if _wired() else "gitops_tasks.cli_sync"
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", module, *args]
+        return subprocess.run(
+            argv, env={**gt_env, **(env or {})}, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    return run
+
+
+APP = ObjectRef("Kustomization", "default", "app")
+
+
+@pytest.fixture(scope="module")
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeTarget]:
+    with kube_target(tmp_path_factory.mktemp("kube")) as target:
+        yield target
+
+
+def declare(ctx: Context, remote: RemoteRepo, **spec: Any) -> None:
+    repository = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": "repo"},
+        "spec": {"url": remote.url, "interval": "1m", "ref": {"branch": "main"}},
+    }
+    source = {"kind": "GitRepository", "name": "repo"}
+    kustomization = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "app"},
+        "spec": {"interval": "1m", "prune": True, "sourceRef": source, **spec},
+    }
+    ctx.catalog.apply(load_text(dump(repository, kustomization), filename="test.yaml"), entry_for=entry_for)
+
+
+def reconcile(ctx: Context, ref: ObjectRef) -> dict[str, Any]:
+    reconciler = reconcile_git_repository if ref.kind == "GitRepository" else reconcile_kustomization
+    return runner.run(ref, reason="manual", ctx=ctx, reconciler=reconciler, enqueue_dependent=lambda _: False)
+
+
+@pytest.fixture
+def gt_env(gt_env: dict[str, str], kube: KubeTarget) -> dict[str, str]:
+    """The shared environment, pointed at this module's cluster (so ``ctx`` syncs there too)."""
+    return {**gt_env, "GITOPS_TASKS_KUBECONFIG": str(kube.kubeconfig)}
+
+
+@pytest.fixture
+def setup(ctx: Context, kube: KubeTarget, file_remote: RemoteRepo) -> Iterator[tuple[str, dict[str, str]]]:
+    ns = unique_name("sync-cli")
+    file_remote.commit(
+        {
+            "deploy/ns.yaml": dump(namespace(ns)),
+            "deploy/cm.yaml": dump(configmap("settings", ns, {"env": "${env}"})),
+            "deploy/secret.yaml": dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": "creds", "namespace": ns},
+                    "stringData": {"password": "hunter2"},
+                }
+            ),
+        }
+    )
+    declare(ctx, file_remote, path="./deploy", postBuild={"substitute": {"env": "prod"}})
+    assert reconcile(ctx, ObjectRef("GitRepository", "default", "repo"))["result"] == "success"
+    yield ns, {"GITOPS_TASKS_KUBECONFIG": str(kube.kubeconfig)}
+    from gitops_tasks.sync.cluster import Cluster
+
+    cluster = Cluster.from_kubeconfig(kube.kubeconfig)
+    cluster.delete("v1", "Namespace", ns)
+    cluster.close()
+
+
+def test_build_kustomization_prints_what_a_sync_would_apply(
+    cli: Cli, setup: tuple[str, dict[str, str]]
+) -> None:
+    ns, env = setup
+    out = cli("build", "kustomization", "app", env=env)
+    assert out.returncode == 0, out.stderr
+    objects = list(yaml.safe_load_all(out.stdout))
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
+        ("ConfigMap", "settings"),
+        ("Namespace", ns),
+        ("Secret", "creds"),
+    ]
+    assert objects[0]["data"] == {"env": "prod"}
+    assert objects[2]["stringData"] == {"password": "***"}
+    shown = cli("build", "kustomization", "app", "--show-secrets", env=env)
+    assert list(yaml.safe_load_all(shown.stdout))[2]["stringData"] == {"password": "hunter2"}
+    missing = cli("build", "kustomization", "nope", env=env)
+    assert missing.returncode == 1 and "Kustomization default/nope not found" in missing.stderr
+
+
+def test_build_path_builds_a_local_directory(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "a.yaml").write_text(dump(configmap("a", "x")))
+    out = cli("build", str(tmp_path / "apps"))
+    assert out.returncode == 0, out.stderr
+    assert yaml.safe_load(out.stdout)["metadata"]["name"] == "a"
+    (tmp_path / "apps" / "bad.yaml").write_text("kind: ConfigMap\n")
+    out = cli("build", str(tmp_path / "apps"))
+    assert (
+        out.returncode == 1
+        and "bad.yaml: document 1 (line 1): ConfigMap is missing apiVersion, metadata.name" in out.stderr
+    )
+
+
+def test_diff_exit_codes_follow_what_a_sync_would_change(
+    cli: Cli, ctx: Context, kube: KubeTarget, file_remote: RemoteRepo, setup: tuple[str, dict[str, str]]
+) -> None:
+    ns, env = setup
+    # Nothing applied yet: everything would be created.
+    out = cli("diff", "kustomization", "app", env=env)
+    assert out.returncode == 1, out.stderr
+    assert f"+++ merged/ConfigMap/{ns}/settings" in out.stdout and "+  env: prod" in out.stdout
+    assert "hunter2" not in out.stdout and "aHVudGVyMg" not in out.stdout
+    # After a sync through the runner, nothing would change.
+    result = reconcile(ctx, APP)
+    assert (result["result"], result["reason"]) == ("success", "ReconciliationSucceeded"), result["message"]
+    assert ctx.status.get(APP)["inventory"]["entries"][0] == {"id": f"_{ns}__Namespace", "v": "v1"}
+    out = cli("diff", "kustomization", "app", env=env)
+    assert (out.returncode, out.stdout) == (0, ""), out.stderr
+    assert "no changes" in out.stderr
+    # Drift on the cluster, and a file removed from Git, show up.
+    from gitops_tasks.sync.cluster import Cluster
+
+    person = Cluster.from_kubeconfig(kube.kubeconfig)
+    person.field_manager = "kubectl-edit"
+    person.apply(configmap("settings", ns, {"env": "hand-edited"}))
+    person.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "creds", "namespace": ns},
+            "stringData": {"password": "changed"},
+        }
+    )
+    person.close()
+    file_remote.commit({"deploy/gone.yaml": None, "deploy/extra.yaml": None})
+    out = cli("diff", "kustomization", "app", env=env)
+    assert out.returncode == 1
+    assert "-  env: hand-edited\n+  env: prod" in out.stdout
+    assert "-  password: '*** (before)'\n+  password: '*** (after)'" in out.stdout
+    assert "hunter2" not in out.stdout and "changed" not in out.stdout.replace("ConfigMap", "")
+    # An error is exit status 2.
+    out = cli("diff", "kustomization", "nope", env=env)
+    assert out.returncode == 2 and "not found" in out.stderr
+
+
+def test_diff_shows_what_a_prune_would_delete(
+    cli: Cli, ctx: Context, file_remote: RemoteRepo, setup: tuple[str, dict[str, str]]
+) -> None:
+    ns, env = setup
+    assert reconcile(ctx, APP)["result"] == "success"
+    file_remote.commit({"deploy/cm.yaml": None})
+    assert reconcile(ctx, ObjectRef("GitRepository", "default", "repo"))["result"] == "success"
+    out = cli("diff", "kustomization", "app", env=env)
+    assert out.returncode == 1
+    assert f"--- live/ConfigMap/{ns}/settings" in out.stdout and "+++ merged" in out.stdout
+    assert f"ConfigMap/{ns}/settings prune" in out.stderr
