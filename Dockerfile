@@ -58,6 +58,22 @@ RUN apt-get update \
 
 COPY --from=build /opt/gitops-tasks /opt/gitops-tasks
 
+# kubectl builds kustomize overlays for cluster sync (`kubectl kustomize`). Verified against the
+# release's published SHA-256. Build with --build-arg KUBECTL_VERSION= to leave it out (plain
+# YAML trees still sync; a Kustomization whose path holds a kustomization.yaml then stalls with
+# a message naming the missing tool).
+ARG KUBECTL_VERSION=v1.32.0
+ARG TARGETARCH=amd64
+# hadolint ignore=DL3008,DL4006
+RUN if [ -n "${KUBECTL_VERSION}" ]; then \
+        apt-get update && apt-get install -y --no-install-recommends curl \
+        && base="https://dl.k8s.io/release/${KUBECTL_VERSION}/bin/linux/${TARGETARCH}" \
+        && curl -fsSLo /usr/local/bin/kubectl "${base}/kubectl" \
+        && echo "$(curl -fsSL "${base}/kubectl.sha256")  /usr/local/bin/kubectl" | sha256sum -c - \
+        && chmod 0755 /usr/local/bin/kubectl \
+        && apt-get purge -y curl && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*; \
+    fi
+
 # Numeric so Kubernetes can enforce runAsNonRoot without a runAsUser.
 USER ${UID}:${GID}
 WORKDIR /var/lib/gitops-tasks
