@@ -15,9 +15,12 @@ The concern behind ImageUpdateAutomation, and Flux v1's annotation-driven automa
 - :mod:`.v1` (pure) reads Flux v1 workload annotations (``fluxcd.io/automated``, tag filters,
   ``fluxcd.io/locked``) and chooses tags; :mod:`.v1edit` (pure) edits images and annotations
   byte-exactly; :mod:`.release` runs fluxctl's ``release``/``automate``/``lock``... on a checkout.
+- :mod:`.v1tree` applies v1 automation to the workloads under ``spec.update.path`` inside an
+  ImageUpdateAutomation run (same commit as the setters); :mod:`.v1repos` (pure) decides which
+  ImageRepository gives each image's tags and which ones an automation generates or retires.
 
 Imports: ``gitops_tasks.objects``, the public API of ``gitops_tasks.sources`` (checkout, remotes,
 ``run_git``), ``gitops_tasks.store`` (the branch lock) and PyYAML; never ``tasks`` or Celery.
 I/O: git subprocesses and files in temp checkouts (:mod:`.commit`, :mod:`.tree`, :mod:`.release`,
-:mod:`.signing`, :mod:`.reconcile`), Redis (:mod:`.locking`); the other modules are pure.
+:mod:`.signing`, :mod:`.reconcile`, :mod:`.v1tree`), Redis (:mod:`.locking`); the other modules are pure.
 """

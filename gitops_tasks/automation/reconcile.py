@@ -27,12 +27,18 @@ source GitRepository at once. Facts: ``lastAutomationRunTime``, ``lastPushCommit
 ``lastPushTime`` (only when pushing), ``observedPolicies``, ``observedSourceRevision``, and
 ``skippedFiles`` (files with a marker that could not be parsed, each with its reason) and
 ``pendingChanges`` (read-only mode) when there are any.
+
+Flux v1 workloads: given ``tags_for`` (the task layer's view of the scanned tags), the same run
+also updates the images of workloads annotated ``fluxcd.io/automated: "true"`` under
+``spec.update.path`` (:mod:`.v1tree`), in the same commit as the setters' changes, and reports
+them in the fact ``v1`` (``workloads``, ``lockedWorkloads``, ``images``, ``unscannedImages``),
+present whenever the checkout was read. Their changes join the template data and the listings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,9 +46,11 @@ from typing import Any, Protocol
 from gitops_tasks.automation.commit import DEFAULT_PUSH_ATTEMPTS, Author, Target, WorkResult, edit_and_push
 from gitops_tasks.automation.locking import BranchLock
 from gitops_tasks.automation.policies import applied_policies, select_policies
+from gitops_tasks.automation.setters import Change
 from gitops_tasks.automation.signing import read_signing_key
 from gitops_tasks.automation.template import render_message, template_data
 from gitops_tasks.automation.tree import TreeResult, UpdatePathError, update_tree
+from gitops_tasks.automation.v1tree import TagsFor, V1Result, update_workloads
 from gitops_tasks.objects.kinds import interval_s, source_ref
 from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.objects.outcome import Outcome
@@ -79,6 +87,25 @@ class Options:
     max_attempts: int = DEFAULT_PUSH_ATTEMPTS
     #: Test seam: called with the attempt number just before each push.
     before_push: Callable[[int], None] | None = None
+
+
+@dataclass
+class RunEdit:
+    """What one run changed in the checkout: the setters' pass and the v1 workloads' pass."""
+
+    tree: TreeResult
+    v1: V1Result | None = None
+    changes: list[Change] = field(init=False)
+    skipped: list[tuple[str, str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.changes = self.tree.changes + (self.v1.changes if self.v1 else [])
+        skipped = self.tree.skipped + (self.v1.skipped if self.v1 else [])
+        self.skipped = list(dict.fromkeys(skipped))
+
+    @property
+    def changed(self) -> bool:
+        return self.tree.changed or bool(self.v1 and self.v1.changed)
 
 
 def _iso(moment: datetime) -> str:
@@ -123,12 +150,25 @@ def reconcile(
     catalog: CatalogView,
     statuses: StatusView,
     options: Options,
+    tags_for: TagsFor | None = None,
     now: datetime | None = None,
 ) -> Outcome:
-    """Run ``obj`` (an ImageUpdateAutomation) once; never raises :class:`GitError`."""
+    """Run ``obj`` (an ImageUpdateAutomation) once; never raises :class:`GitError`.
+
+    ``tags_for(image)`` gives the scanned tags of an image repository (None: not scanned yet);
+    without it Flux v1 workload annotations are not looked at.
+    """
     started = now or datetime.now(UTC)
     facts: dict[str, Any] = {"lastAutomationRunTime": _iso(started)}
-    outcome = _run(obj, previous_status, catalog=catalog, statuses=statuses, options=options, facts=facts)
+    outcome = _run(
+        obj,
+        previous_status,
+        catalog=catalog,
+        statuses=statuses,
+        options=options,
+        tags_for=tags_for,
+        facts=facts,
+    )
     outcome.facts = {**facts, **outcome.facts}
     if outcome.result == "waiting" and outcome.retry_after_s is None and outcome.reason != "BranchLocked":
         outcome.retry_after_s = interval_s(obj) or None
@@ -142,6 +182,7 @@ def _run(
     catalog: CatalogView,
     statuses: StatusView,
     options: Options,
+    tags_for: TagsFor | None,
     facts: dict[str, Any],
 ) -> Outcome:
     update = obj.spec.get("update") or {}
@@ -170,10 +211,12 @@ def _run(
     images = {key: (value.image, value.tag) for key, value in applied.images.items()}
     template_errors: list[str] = []
 
-    def edit(work: Path) -> TreeResult:
-        return update_tree(work, update.get("path"), applied.images, namespace=obj.namespace)
+    def edit(work: Path) -> RunEdit:
+        tree = update_tree(work, update.get("path"), applied.images, namespace=obj.namespace)
+        v1 = update_workloads(work, update.get("path"), tags_for) if tags_for is not None else None
+        return RunEdit(tree, v1)
 
-    def message(result: TreeResult) -> str:
+    def message(result: RunEdit) -> str:
         data = template_data(
             obj.namespace,
             obj.name,
@@ -217,18 +260,20 @@ def _run(
 def _summarise(
     obj: Object,
     previous: Mapping[str, Any],
-    work: WorkResult[TreeResult],
+    work: WorkResult[RunEdit],
     facts: dict[str, Any],
     template_errors: list[str],
     *,
     read_only: bool,
 ) -> Outcome:
-    tree = work.edit
+    edit = work.edit
     facts["observedSourceRevision"] = work.base_revision
-    facts["skippedFiles"] = [{"path": path, "reason": why} for path, why in tree.skipped]
-    notes = "".join(f"\nskipped {path}: {why}" for path, why in tree.skipped)
+    facts["skippedFiles"] = [{"path": path, "reason": why} for path, why in edit.skipped]
+    if edit.v1 is not None:
+        facts["v1"] = edit.v1.facts()
+    notes = "".join(f"\nskipped {path}: {why}" for path, why in edit.skipped)
     notes += "".join(f"\n{error}; used the default message" for error in template_errors)
-    listed = [change.describe() for change in tree.changes]
+    listed = [change.describe() for change in edit.changes]
     if work.commit is not None:
         pushed_at = datetime.now(UTC)
         facts.update(lastPushCommit=work.commit, lastPushTime=_iso(pushed_at), pendingChanges=[])

@@ -79,7 +79,9 @@ def _candidate(name: str) -> bool:
     return name.endswith(YAML_SUFFIXES) or name == KUSTOMIZATION_FILE
 
 
-def _walk(target: Path) -> list[Path]:
+def candidate_files(target: Path) -> list[Path]:
+    """The candidate files under ``target`` (or ``target`` itself), sorted, never entering ``.git``
+    or following directory links."""
     if target.is_file():
         return [target]
     found: list[Path] = []
@@ -121,7 +123,7 @@ def update_tree(
     target = resolve_update_path(root, path)
     known = {key: PolicyImage.coerce(value) for key, value in policies.items()}
     result = TreeResult()
-    for file in _walk(target):
+    for file in candidate_files(target):
         rel = file.relative_to(real_root).as_posix()
         if file.is_symlink():
             result.skipped.append((rel, "symbolic link (not followed)"))

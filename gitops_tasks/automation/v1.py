@@ -73,6 +73,7 @@ class Workload:
     name: str
     annotations: Mapping[str, str]
     containers: tuple[Container, ...] = field(default=())
+    api_version: str = ""
 
     @property
     def id(self) -> str:
@@ -164,6 +165,7 @@ def workloads_in_text(
                 ident.name,
                 annotations,
                 tuple(_containers(text, pod_spec)),
+                ident.api_version or "",
             )
         )
     return found

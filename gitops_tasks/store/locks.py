@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
+import time
 from types import TracebackType
 
 import redis
@@ -56,6 +58,58 @@ return 0
 """
 
 
+class _Renewer:
+    """One thread per process renews every held :class:`RunLock` (a thread per lock cost more CPU
+    than the poll it guarded). Each lock is renewed once a third of its TTL has passed."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, tuple[RunLock, float]] = {}
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def add(self, lock: RunLock) -> None:
+        with self._wake:
+            self._locks[id(lock)] = (lock, time.monotonic())
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._loop, name="run-lock renewer", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def remove(self, lock: RunLock) -> None:
+        with self._wake:
+            self._locks.pop(id(lock), None)
+
+    def _due(self) -> tuple[list[RunLock], float]:
+        now = time.monotonic()
+        due, wait = [], DEFAULT_RENEWER_IDLE_S
+        for key, (lock, renewed) in list(self._locks.items()):
+            period = lock.ttl_ms / 3000
+            if now - renewed >= period:
+                due.append(lock)
+                self._locks[key] = (lock, now)
+                wait = min(wait, period)
+            else:
+                wait = min(wait, period - (now - renewed))
+        return due, wait
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                due, wait = self._due()
+                if not due:
+                    self._wake.wait(timeout=wait)
+                    continue
+            for lock in due:
+                lock.renew_once()
+
+
+#: Longest the renewer sleeps when it holds no lock (seconds).
+DEFAULT_RENEWER_IDLE_S = 5.0
+_renewer = _Renewer()
+
+
 class RunLock:
     """A renewable lock on one key. Use ``acquire()`` then ``release()``, or ``with lock:``."""
 
@@ -64,8 +118,7 @@ class RunLock:
         self.key = key
         self.ttl_ms = int(ttl_s * 1000)
         self.token = f"{owner}:{secrets.token_hex(8)}" if owner else secrets.token_hex(8)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        #: True once a renewal found the lock gone or taken (it expired: another holder may run).
         self.lost = False
 
     def acquire(self) -> bool:
@@ -76,27 +129,22 @@ class RunLock:
 
     def keep_alive(self) -> None:
         """Start renewing a lock this holder has just set (by ``acquire`` or in a pipeline)."""
-        self._thread = threading.Thread(target=self._renew_loop, name=f"renew {self.key}", daemon=True)
-        self._thread.start()
+        _renewer.add(self)
 
     def stop_renewing(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        _renewer.remove(self)
 
-    def _renew_loop(self) -> None:
-        renew = self.client.register_script(RENEW_SCRIPT)
-        while not self._stop.wait(self.ttl_ms / 3000):
-            try:
-                if not renew(keys=[self.key], args=[self.token, self.ttl_ms]):
-                    self.lost = True
-                    return
-            except redis.RedisError:
-                continue
+    def renew_once(self) -> None:
+        try:
+            if not self.client.eval(RENEW_SCRIPT, 1, self.key, self.token, self.ttl_ms):
+                self.lost = True
+                _renewer.remove(self)
+        except redis.RedisError:
+            pass  # try again next period; the TTL still covers two more
 
     def release(self) -> None:
         self.stop_renewing()
-        self.client.register_script(RELEASE_SCRIPT)(keys=[self.key], args=[self.token])
+        self.client.eval(RELEASE_SCRIPT, 1, self.key, self.token)
 
     def holder(self) -> str | None:
         return self.client.get(self.key)

@@ -5,7 +5,8 @@ per-process handles (the shared rate limiter, token cache and tag store in Redis
 and, after a scan, evaluates every ImagePolicy whose ``imageRepositoryRef`` names the repository
 when the tag set changed or the policy has not seen its current generation yet. Each policy's status
 goes through the runner's summary and event rules; a policy whose latest image changed queues the
-ImageUpdateAutomations that select it (a hook: they have no reconciler yet, so nothing is queued).
+ImageUpdateAutomations that select it. A scan that changed the tags also queues the automations
+whose Flux v1 workloads read this repository (:func:`~.automation.automations_reading`).
 """
 
 from __future__ import annotations
@@ -92,6 +93,11 @@ def reconcile_image_repository(obj: Object, previous: dict[str, Any], ctx: Conte
     )
     if outcome.ready:
         evaluate_policies(ctx, obj, tags_changed=outcome.changed, store=registry.store)
+    if outcome.ready and outcome.changed:
+        from gitops_tasks.tasks.automation import automations_reading
+
+        for automation in automations_reading(ctx, obj):
+            _enqueue(ctx, automation, reason=f"dependency {obj.ref}")
     return outcome
 
 
