@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Most due objects handled in one pass (the tick loops until none are due).
 DEFAULT_BATCH = 500
+#: An object sent more than this long after it was due counts as late (its next run is spread).
+DEFAULT_LATE_S = 1.0
 #: Lifetime of the leader lock; the leader renews it every tick.
 DEFAULT_LEADER_TTL_S = 15.0
 
@@ -75,7 +77,8 @@ class CatalogScheduler(Scheduler):
         ):
             return min(DEFAULT_LEADER_TTL_S / 3, 5.0)
         while self._dispatch_due() >= DEFAULT_BATCH:
-            pass
+            # A long backlog must not outlive the leader lock, or a standby would start sending too.
+            self._lead(keys=[self._keys.beat_leader], args=[self._token, int(DEFAULT_LEADER_TTL_S * 1000)])
         upcoming = self._client.zrange(self._keys.schedule, 0, 0, withscores=True)
         if not upcoming:
             return tick_s
@@ -98,9 +101,7 @@ class CatalogScheduler(Scheduler):
                     continue
                 meta = json.loads(meta_raw)
                 interval = float(meta["interval_s"])
-                next_scores[key] = now + interval * (
-                    1 + self._rng.uniform(-self._settings.jitter, self._settings.jitter)
-                )
+                next_scores[key] = now + self._next_in(interval, late_s=now - due_at)
                 if not claimed:
                     continue
                 try:
@@ -122,6 +123,18 @@ class CatalogScheduler(Scheduler):
         if next_scores:
             self._client.zadd(self._keys.schedule, next_scores, xx=True)
         return len(due)
+
+    def _next_in(self, interval_s: float, *, late_s: float) -> float:
+        """Seconds until the next run of an object sent now, ``late_s`` after it was due.
+
+        On time: the interval ±jitter. Late (a burst after a bulk apply or a beat outage): a random
+        point in the second half of the interval, so a burst spreads out instead of coming back
+        whole every interval; the object still never waits longer than its interval.
+        """
+        jitter = self._settings.jitter
+        if late_s > DEFAULT_LATE_S:
+            return interval_s * self._rng.uniform(0.5, 1.0)
+        return interval_s * (1 + self._rng.uniform(-jitter, jitter))
 
     def sync(self) -> None:
         """Nothing to persist: the schedule lives in Redis."""

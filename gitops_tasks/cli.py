@@ -233,8 +233,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         args.hostname or _worker_name(),
         "--loglevel",
         args.loglevel or settings.log_level,
-        "-E",
     ]
+    if settings.task_events:
+        argv.append("-E")
     app.worker_main(argv)
     return 0
 
