@@ -20,9 +20,10 @@ import binascii
 import fnmatch
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from docker import auth as docker_auth
 from docker import errors as docker_errors
@@ -153,11 +154,31 @@ def _entry_credentials(entry: dict[str, Any], *, source: str) -> Credentials | N
     return creds
 
 
-def credentials_from_secret(obj: Object, image: ImageName, *, secrets_dir: Path) -> Credentials | None:
+class ClusterSecrets(Protocol):
+    """Read access to the configured cluster's Secrets and ServiceAccounts (built by the task layer)."""
+
+    def secret(self, namespace: str, name: str) -> Mapping[str, str] | None:
+        """The decoded data of a Secret, or None when it does not exist."""
+
+    def pull_secrets(self, namespace: str, service_account: str) -> list[str] | None:
+        """The ``imagePullSecrets`` names of a ServiceAccount, or None when it does not exist."""
+
+
+def credentials_from_secret(
+    obj: Object, image: ImageName, *, secrets_dir: Path, cluster: ClusterSecrets | None = None
+) -> Credentials | None:
     """Credentials from ``spec.secretRef`` (None when the object names no secret or the secret has
-    no entry for the image's registry). Raises ``SecretNotFound`` / ``InvalidSecret`` errors."""
-    if not (obj.spec.get("secretRef") or {}).get("name"):
+    no entry for the image's registry): the cluster's Secret when a cluster is configured and has
+    it, else the mounted secrets directory. Raises ``SecretNotFound`` / ``InvalidSecret`` errors."""
+    name = (obj.spec.get("secretRef") or {}).get("name")
+    if not name:
         return None
+    if cluster is not None:
+        data = cluster.secret(obj.namespace, str(name))
+        if data is not None:
+            return _from_secret_data(
+                data, image, where=f"{obj.ref}: spec.secretRef: secret {obj.namespace}/{name}"
+            )
     path, where = _secret_dir(obj, "secretRef", secrets_dir)
     for key in DOCKERCONFIG_KEYS:
         if (path / key).is_file():
@@ -170,15 +191,40 @@ def credentials_from_secret(obj: Object, image: ImageName, *, secrets_dir: Path)
     )
 
 
-def credentials_from_kubernetes(obj: Object, image: ImageName) -> Credentials | None:
-    """Pull secrets of ``spec.serviceAccountName`` when a cluster is configured.
-
-    A seam: gitops-tasks has no cluster support yet, so this returns None. When it does, look up
-    the service account (``default`` when unset), read each ``imagePullSecrets`` Secret and call
-    :func:`credentials_from_dockerconfig` on it.
-    """
-    del obj, image
+def credentials_from_kubernetes(
+    obj: Object, image: ImageName, cluster: ClusterSecrets | None
+) -> Credentials | None:
+    """Credentials from the ``imagePullSecrets`` of ``spec.serviceAccountName`` (as Flux does), when
+    a cluster is configured; the first pull secret with an entry for the image's registry wins.
+    Raises ``SecretNotFound`` when the service account or one of its secrets does not exist."""
+    account = obj.spec.get("serviceAccountName")
+    if cluster is None or not account:
+        return None
+    names = cluster.pull_secrets(obj.namespace, str(account))
+    if names is None:
+        raise RegistryError(
+            "invalid",
+            f"{obj.ref}: spec.serviceAccountName: service account {obj.namespace}/{account} not found",
+            reason="SecretNotFound",
+        )
+    for name in names:
+        data = cluster.secret(obj.namespace, name)
+        where = f"{obj.ref}: imagePullSecret {obj.namespace}/{name} of service account {account}"
+        if data is None:
+            raise RegistryError("invalid", f"{where} not found", reason="SecretNotFound")
+        found = _from_secret_data(data, image, where=where)
+        if found is not None:
+            return found
     return None
+
+
+def _from_secret_data(data: Mapping[str, str], image: ImageName, *, where: str) -> Credentials | None:
+    for key in DOCKERCONFIG_KEYS:
+        if key in data:
+            return credentials_from_dockerconfig(data[key], image, source=f"{where} key {key}")
+    raise RegistryError(
+        "invalid", f"{where} has no {' or '.join(DOCKERCONFIG_KEYS)} key", reason="InvalidSecret"
+    )
 
 
 def credentials_from_docker_config(image: ImageName) -> Credentials | None:
@@ -201,12 +247,18 @@ def credentials_from_docker_config(image: ImageName) -> Credentials | None:
 
 
 def resolve_credentials(
-    obj: Object, image: ImageName, *, secrets_dir: Path, docker_config: bool = True
+    obj: Object,
+    image: ImageName,
+    *,
+    secrets_dir: Path,
+    docker_config: bool = True,
+    cluster: ClusterSecrets | None = None,
 ) -> Credentials | None:
-    """The credentials a scan of ``obj`` presents: secretRef, then Kubernetes, then docker config."""
+    """The credentials a scan of ``obj`` presents: secretRef, then the service account's pull
+    secrets (with a cluster), then docker config."""
     return (
-        credentials_from_secret(obj, image, secrets_dir=secrets_dir)
-        or credentials_from_kubernetes(obj, image)
+        credentials_from_secret(obj, image, secrets_dir=secrets_dir, cluster=cluster)
+        or credentials_from_kubernetes(obj, image, cluster)
         or (credentials_from_docker_config(image) if docker_config else None)
     )
 

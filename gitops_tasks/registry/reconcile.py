@@ -41,6 +41,7 @@ from typing import Any
 from gitops_tasks.objects.kinds import interval_s
 from gitops_tasks.objects.model import Object
 from gitops_tasks.objects.outcome import Outcome
+from gitops_tasks.registry.auth import ClusterSecrets
 from gitops_tasks.registry.client import RegistryClient
 from gitops_tasks.registry.errors import RegistryError
 from gitops_tasks.registry.names import excluded_by, parse_image
@@ -82,6 +83,7 @@ def reconcile(
     exclude_images: Iterable[str] = (),
     scanning_disabled: bool = False,
     docker_config: bool = True,
+    cluster: ClusterSecrets | None = None,
     now: datetime | None = None,
     rng: random.Random | None = None,
 ) -> Outcome:
@@ -114,6 +116,7 @@ def reconcile(
             secrets_dir=secrets_dir,
             previous_revision=previous.get("revision"),
             docker_config=docker_config,
+            cluster=cluster,
         )
     except RegistryError as exc:
         outcome = _failed(obj, exc, rng)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gitops_tasks.objects.kinds import timeout_s
 from gitops_tasks.objects.model import Object
-from gitops_tasks.registry.auth import resolve_credentials, tls_from_secret
+from gitops_tasks.registry.auth import ClusterSecrets, resolve_credentials, tls_from_secret
 from gitops_tasks.registry.client import RegistryClient
 from gitops_tasks.registry.errors import RegistryError
 from gitops_tasks.registry.names import ImageName, parse_image
@@ -69,6 +69,7 @@ def scan(
     secrets_dir: Path,
     previous_revision: str | None = None,
     docker_config: bool = True,
+    cluster: ClusterSecrets | None = None,
 ) -> ScanResult:
     """List ``obj``'s tags, drop the excluded ones and store the rest under ``obj.ref.key``.
 
@@ -78,7 +79,9 @@ def scan(
     """
     image = parse_image(str(obj.spec.get("image", "")))
     patterns = exclusion_patterns(obj)
-    credentials = resolve_credentials(obj, image, secrets_dir=secrets_dir, docker_config=docker_config)
+    credentials = resolve_credentials(
+        obj, image, secrets_dir=secrets_dir, docker_config=docker_config, cluster=cluster
+    )
     tls = tls_from_secret(obj, secrets_dir=secrets_dir)
     listing = client.list_tags(
         image,

@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.objects.outcome import Outcome
 from gitops_tasks.ratelimit import RedisTokenBucket
 from gitops_tasks.redact import redact
+from gitops_tasks.registry.auth import ClusterSecrets
 from gitops_tasks.registry.client import RegistryClient
 from gitops_tasks.registry.reconcile import reconcile as reconcile_registry
 from gitops_tasks.registry.tags import RedisTagStore
@@ -46,6 +47,35 @@ class RegistryHandles:
     client: RegistryClient
     store: RedisTagStore
     limiter: RedisTokenBucket
+    #: Secrets and service accounts of the configured cluster (None without one).
+    cluster: ClusterSecrets | None = None
+
+
+class KubeSecrets:
+    """:class:`~gitops_tasks.registry.auth.ClusterSecrets` over the sync concern's cluster client."""
+
+    def __init__(self, cluster: Any) -> None:
+        self.cluster = cluster
+
+    def secret(self, namespace: str, name: str) -> Mapping[str, str] | None:
+        from gitops_tasks.sync.inputs import read_cluster
+
+        return read_cluster(self.cluster, "Secret", namespace, name)
+
+    def pull_secrets(self, namespace: str, service_account: str) -> list[str] | None:
+        live = self.cluster.get("v1", "ServiceAccount", service_account, namespace)
+        if live is None:
+            return None
+        return [str(s["name"]) for s in live.get("imagePullSecrets") or [] if s.get("name")]
+
+
+def cluster_secrets(settings: Any) -> ClusterSecrets | None:
+    """The configured cluster's secrets (``GITOPS_TASKS_KUBECONFIG``, or in-cluster in a pod)."""
+    if settings.kubeconfig is None and not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return None
+    from gitops_tasks.sync.cluster import Cluster
+
+    return KubeSecrets(Cluster.from_kubeconfig(settings.kubeconfig, context=settings.kube_context))
 
 
 _lock = threading.Lock()
@@ -71,7 +101,9 @@ def handles(ctx: Context) -> RegistryHandles:
             )
             # Tag lists are compressed bytes: they need a client that does not decode answers.
             binary = redis.Redis.from_url(settings.effective_redis_url(), health_check_interval=30)
-            found = RegistryHandles(client, RedisTagStore(binary, ctx.keys), limiter)
+            found = RegistryHandles(
+                client, RedisTagStore(binary, ctx.keys), limiter, cluster=cluster_secrets(settings)
+            )
             _handles.clear()
             _handles[key] = found
         return found
@@ -90,6 +122,7 @@ def reconcile_image_repository(obj: Object, previous: dict[str, Any], ctx: Conte
         include_images=settings.registry_include_image,
         exclude_images=settings.registry_exclude_image,
         scanning_disabled=settings.registry_disable_scanning,
+        cluster=registry.cluster,
     )
     if outcome.ready:
         evaluate_policies(ctx, obj, tags_changed=outcome.changed, store=registry.store)
