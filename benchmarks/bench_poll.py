@@ -25,7 +25,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +32,12 @@ import redis
 
 from beat_schedule import entry_for
 from benchmarks import gitwork, pyspy, whatif_worker
-from benchmarks.report import Section, median, percentile, table
+from benchmarks.report import Section, median
 from benchmarks.stack import (
     child_pids,
     children_cpu_seconds,
     cpu_seconds,
+    exit_cleanly_on_signals,
     gt_env,
     listen_overflows,
     machine_cpu,
@@ -65,13 +65,7 @@ DEFAULT_CHECK_INTERVAL_S = 0.02
 #: Statuses read per check (the oldest pending ones).
 DEFAULT_CHECK_CHUNK = 64
 #: Worker variants measured by ``--whatif`` (1 process × 8 threads, first server): see whatif_worker.
-DEFAULT_WHATIFS = (
-    "log_warning",
-    "no_events",
-    "memo_commit",
-    "no_renew_thread",
-    "log_warning,no_events,memo_commit,no_renew_thread",
-)
+DEFAULT_WHATIFS = ("log_warning", "no_events", "no_renew_thread", "log_warning,no_events,no_renew_thread")
 #: Targets from the brief: speed-up over the sequential fetch, ratio to the ls-remote lower bound.
 TARGET_SPEEDUP = 5.0
 TARGET_RATIO = 1.5
@@ -90,7 +84,21 @@ class Counters:
     #: ``git daemon``'s children (one per connection: upload-pack).
     daemon_cpu_s: float = 0.0
     redis_cpu_s: float = 0.0
+    #: This benchmark process (sending tasks, checking statuses, or the baselines' thread pools).
+    bench_cpu_s: float = 0.0
     listen_overflows: int = 0
+
+    @property
+    def other_cpu_s(self) -> float:
+        """Machine CPU not spent by any process above: other work on the machine, the kernel."""
+        known = (
+            self.poller_cpu_s
+            + self.git_client_cpu_s
+            + self.daemon_cpu_s
+            + self.redis_cpu_s
+            + self.bench_cpu_s
+        )
+        return self.machine_busy_s - known
 
     def busy_pct(self) -> float:
         return 100 * self.machine_busy_s / (self.wall_s * (os.cpu_count() or 1))
@@ -117,6 +125,7 @@ class Meter:
             else gitwork.children_cpu_s(),
             daemon_cpu_s=children_cpu_seconds(self.daemon_pid),
             redis_cpu_s=cpu_seconds(self.redis_pid),
+            bench_cpu_s=cpu_seconds(os.getpid()),
             listen_overflows=listen_overflows(),
         )
 
@@ -221,6 +230,12 @@ class PollCycles:
         )
 
     def _wait(self, tokens: dict[str, str], start: float) -> list[dict[str, Any]]:
+        """Wait until every status carries its token; return the statuses in ``tokens`` order.
+
+        Tasks are delivered first in, first out, so only the oldest :data:`DEFAULT_CHECK_CHUNK`
+        pending statuses are read per check: the benchmark shares the machine's cores with the
+        workers and must not spend them re-reading every status 50 times a second.
+        """
         pending = list(tokens)
         done: dict[str, dict[str, Any]] = {}
         while pending:
@@ -228,17 +243,18 @@ class PollCycles:
                 raise RuntimeError(
                     f"{len(pending)} of {len(tokens)} polls unfinished after {DEFAULT_CYCLE_TIMEOUT_S}s"
                 )
-            raws = self.client.hmget(self.keys.status, pending)
+            chunk = pending[:DEFAULT_CHECK_CHUNK]
+            raws = self.client.hmget(self.keys.status, chunk)
             still = []
-            for key, raw in zip(pending, raws, strict=True):
+            for key, raw in zip(chunk, raws, strict=True):
                 if raw and tokens[key] in raw:
                     status = json.loads(raw)
                     if status.get("lastHandledReconcileAt") == tokens[key]:
                         done[key] = status
                         continue
                 still.append(key)
-            pending = still
-            if pending:
+            pending = still + pending[len(chunk) :]
+            if still:
                 time.sleep(DEFAULT_CHECK_INTERVAL_S)
         return [done[key] for key in tokens]
 
@@ -400,23 +416,24 @@ def _measure_config(
     Catalog(client, Keys(settings.key_prefix)).apply(objects, entry_for=entry_for)
     log_dir = base / "logs" / label
     log_dir.mkdir(parents=True, exist_ok=True)
-    workers = [
-        start_worker(
-            f"worker-{label}-{i}",
-            env,
-            log_dir,
-            "-c",
-            str(threads),
-            "-P",
-            "threads",
-            "-Q",
-            "git",
-            module=module,
-        )
-        for i in range(processes)
-    ]
+    workers: list[Proc] = []
     out: dict[str, Any] = {"whatif": whatif}
     try:
+        for i in range(processes):
+            workers.append(
+                start_worker(
+                    f"worker-{label}-{i}",
+                    env,
+                    log_dir,
+                    "-c",
+                    str(threads),
+                    "-P",
+                    "threads",
+                    "-Q",
+                    "git",
+                    module=module,
+                )
+            )
         cycles = PollCycles(env, [o.ref for o in objects], meter=variant.meter)
         out["warmup"] = cycles.run(f"{label}-warmup", workers)
         print(f"  {label} warm-up: {out['warmup'].wall_s:.2f}s {out['warmup'].results}", flush=True)
@@ -441,282 +458,11 @@ def _measure_config(
     return out
 
 
-# ------------------------------------------------------------------------------------ report
-
-
-def _f(x: float, digits: int = 2) -> str:
-    return f"{x:.{digits}f}"
-
-
-def _ms(seconds: float, repos: int) -> str:
-    return _f(seconds / repos * 1000, 1)
-
-
-def _median_cycle(cycles: list[Cycle]) -> Cycle:
-    return sorted(cycles, key=lambda c: c.wall_s)[len(cycles) // 2]
-
-
-def _variant_markdown(v: Variant, repos: int, primary: bool) -> tuple[str, list[str]]:
-    b = v.baselines
-    seq, seq0 = b["seq_default"].wall, b["seq_v0"].wall
-    rows: list[list[str]] = []
-    verdicts: list[str] = []
-
-    def spread(walls: list[float]) -> str:
-        return f"{_f(min(walls))}–{_f(max(walls))}"
-
-    for key, base in b.items():
-        name = base.label if key.startswith("seq") else f"lower bound: {base.label}"
-        rows.append(
-            [
-                name,
-                _f(base.wall),
-                spread(base.walls),
-                _f(repos / base.wall, 0),
-                _f(seq / base.wall),
-                _f(seq0 / base.wall),
-                "—",
-                str(base.median_run().listen_overflows),
-            ]
-        )
-    for (processes, threads), data in v.configs.items():
-        cycles: list[Cycle] = data["cycles"]
-        wall = median([c.wall_s for c in cycles])
-        conc = processes * threads
-        speedup, ratio = seq / wall, wall / b[f"ls_v0_{conc}"].wall
-        rows.append(
-            [
-                f"**gitops-tasks {processes} process{'es' if processes > 1 else ''} × {threads} threads**",
-                f"**{_f(wall)}**",
-                spread([c.wall_s for c in cycles]),
-                _f(repos / wall, 0),
-                f"**{_f(speedup)}**",
-                _f(seq0 / wall),
-                f"**{_f(ratio)}**",
-                str(_median_cycle(cycles).counters.listen_overflows),
-            ]
-        )
-        verdicts.append(
-            f"- {processes}×{threads}: **{_f(speedup, 1)}×** the sequential fetch (target ≥ {TARGET_SPEEDUP:.0f}×: "
-            f"**{'met' if speedup >= TARGET_SPEEDUP else 'missed'}**); **{_f(ratio)}×** the ls-remote lower bound "
-            f"at concurrency {conc} (target ≤ {TARGET_RATIO}×: **{'met' if ratio <= TARGET_RATIO else 'missed'}**). "
-            f"Against a sequential fetch that also uses protocol v0: {_f(seq0 / wall, 1)}×."
-        )
-    headers = [
-        "",
-        "median s",
-        "range s",
-        "polls/s",
-        "speed-up vs sequential fetch (v2)",
-        "speed-up vs sequential fetch (v0)",
-        "ratio to lower bound (v0, same concurrency)",
-        "listen-queue drops",
-    ]
-    cpu_rows: list[list[str]] = []
-    for (processes, threads), data in v.configs.items():
-        mid = _median_cycle(data["cycles"])
-        c = mid.counters
-        cpu_rows.append(
-            [
-                f"gitops-tasks {processes}×{threads}",
-                _f(c.wall_s),
-                _ms(c.poller_cpu_s, repos),
-                _ms(c.git_client_cpu_s, repos),
-                _ms(c.daemon_cpu_s, repos),
-                _ms(c.redis_cpu_s, repos),
-                _ms(c.machine_busy_s, repos),
-                _f(c.busy_pct(), 0) + " %",
-                f"{_f(median(mid.run_s) * 1000, 0)} / {_f(percentile(mid.run_s, 99) * 1000, 0)}",
-            ]
-        )
-    for key, base in b.items():
-        if key == "seq_v0" or key.startswith("ls_v0_"):
-            c = base.median_run()
-            cpu_rows.append(
-                [
-                    base.label,
-                    _f(c.wall_s),
-                    "—",
-                    _ms(c.git_client_cpu_s, repos),
-                    _ms(c.daemon_cpu_s, repos),
-                    "—",
-                    _ms(c.machine_busy_s, repos),
-                    _f(c.busy_pct(), 0) + " %",
-                    "—",
-                ]
-            )
-    cpu_headers = [
-        "",
-        "wall s",
-        "worker processes ms/poll",
-        "git client ms/poll",
-        "git server ms/poll",
-        "redis-server ms/poll",
-        "whole machine ms/poll",
-        "machine busy",
-        "task run p50 / p99 ms",
-    ]
-    redis_rows = []
-    for (processes, threads), data in v.configs.items():
-        mid = _median_cycle(data["cycles"])
-        per_poll = {k: n / repos for k, n in mid.redis_calls.items() if k not in ("info", "hmget") and n > 0}
-        top = sorted(per_poll.items(), key=lambda kv: -kv[1])
-        redis_rows.append(
-            [
-                f"gitops-tasks {processes}×{threads}",
-                _f(sum(per_poll.values()), 1),
-                ", ".join(f"{k} {n:.1f}" for k, n in top),
-                _f(_median_cycle(data["cycles"]).enqueue_s),
-            ]
-        )
-    md = [
-        f"### Server: {v.title}\n",
-        table(headers, rows),
-        (
-            "**Targets (on this server, the one the brief names):**\n"
-            if primary
-            else "**Targets on this server:**\n"
-        ),
-        "\n".join(verdicts) + "\n",
-        "**Where the CPU goes** (median cycle or run; milliseconds of CPU per poll from `/proc`: "
-        "worker processes' own threads, their git subprocesses, the git server's per-connection "
-        "processes, redis-server, and the whole machine including everything else; machine busy = "
-        "whole-machine CPU ÷ (wall × cores)):\n",
-        table(cpu_headers, cpu_rows),
-        "**Redis commands per poll** (`INFO commandstats` over the median cycle, excluding the "
-        "benchmark's own HMGET status checks and INFO; includes broker traffic and task events):\n",
-        table(
-            ["", "commands per poll", "by command, per poll", f"enqueue time of the {repos} tasks, s"],
-            redis_rows,
-        ),
-    ]
-    return "\n".join(md), verdicts
-
-
 def render(figures: dict[str, Any], *, command: str) -> Section:
-    """The ``poll`` section of BENCHMARKS.md ."""
-    repos = figures["repos"]
-    parts = [
-        f"## Poll cycle: {repos} unchanged repositories over `git daemon`\n",
-        f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} with `{command}`.\n",
-        "**What is measured.** The wall time for every one of "
-        f"{repos} GitRepository objects to be polled once when nothing changed upstream. For "
-        "gitops-tasks: write a fresh token per object into the `requests` hash, publish one "
-        "`gitops.git.poll` task per object (`tasks.enqueue.send`, one producer), and stop the clock "
-        "when every status has `lastHandledReconcileAt` equal to its token (checked every 20 ms). "
-        "Enqueueing is inside the measured time.\n",
-        f"**Setup.** {repos} bare repositories (one commit each on `main`) served on 127.0.0.1; a "
-        "private redis-server; workers started as `python -m gitops_tasks.cli worker -c 8 -P threads "
-        "-Q git` with default settings (log level INFO, task events on), one or two processes sharing "
-        "one cache directory. Objects have `interval: 1h`; no beat runs. Each configuration is warmed "
-        "up by one full cycle (every mirror exists, every object has a recorded revision), then "
-        f"{figures['repeats']} cycles are measured and the median is reported. Baselines over the same "
-        "repositories: (a) sequential `git -C <mirror> fetch origin` over pre-made `git clone "
-        "--mirror` copies, with git's default protocol (v2) and with `-c protocol.version=0`; "
-        "(b) the lower bound: the same number of `git ls-remote` subprocesses on a thread pool as "
-        "wide as the workers' total concurrency. gitops-tasks polls `git://` with protocol v0 "
-        "(`gitcli.PROTOCOL_VERSION`), so the v0 lower bound is the fair one. 'listen-queue drops' "
-        "is the kernel's `ListenOverflows` counter over the run (each drop costs the client a 1 s "
-        "SYN retransmit).\n",
-    ]
-    for i, variant in enumerate(figures["variants"]):
-        text, _verdicts = _variant_markdown(variant, repos, primary=i == 0)
-        parts.append(text)
-    if figures["variants"]:
-        parts.append(_profile_markdown(figures["variants"][0], repos))
-        parts.append(_whatif_markdown(figures["variants"][0], figures["whatif"], repos))
-    return Section("poll", "\n".join(p for p in parts if p))
+    """The ``poll`` section of BENCHMARKS.md (see :mod:`benchmarks.poll_report`)."""
+    from benchmarks import poll_report
 
-
-WHATIF_LABELS = {
-    "log_warning": "worker log level WARNING instead of INFO (no per-task log lines)",
-    "no_events": "no Celery task events (no `-E`, `worker_send_task_events` off)",
-    "memo_commit": "no `git cat-file -e` when this process already saw the commit",
-    "no_renew_thread": "no renewal thread per run lock",
-}
-
-
-def _whatif_markdown(primary: Variant, whatifs: list[dict[str, Any]], repos: int) -> str:
-    if not whatifs or DEFAULT_CONFIGS[0] not in primary.configs:
-        return ""
-    processes, threads = DEFAULT_CONFIGS[0]
-    shipped = primary.configs[DEFAULT_CONFIGS[0]]
-    lower = primary.baselines[f"ls_v0_{processes * threads}"].wall
-    seq = primary.baselines["seq_default"].wall
-    shipped_wall = median([c.wall_s for c in shipped["cycles"]])
-    rows = []
-    for data in [shipped, *whatifs]:
-        cycles: list[Cycle] = data["cycles"]
-        wall = median([c.wall_s for c in cycles])
-        mid = _median_cycle(cycles).counters
-        name = (
-            "as shipped"
-            if data["whatif"] is None
-            else " + ".join(WHATIF_LABELS[c] for c in data["whatif"].split(","))
-        )
-        if data["whatif"] is not None and "," in data["whatif"]:
-            name = "all four together"
-        rows.append(
-            [
-                name,
-                _f(wall),
-                _f(repos / wall, 0),
-                _ms(mid.poller_cpu_s, repos),
-                _ms(mid.git_client_cpu_s, repos),
-                _ms(mid.machine_busy_s, repos),
-                f"{_f(100 * (shipped_wall - wall) / shipped_wall, 0)} %",
-                _f(seq / wall, 1),
-                _f(wall / lower),
-            ]
-        )
-    return "\n".join(
-        [
-            f"### What would help: worker variants ({processes} process × {threads} threads, first server)\n",
-            "Each row runs the same cycle with one candidate change patched into the worker at start-up "
-            "by `benchmarks/whatif_worker.py` (the code under test is unchanged; the patch stands in for "
-            "the change proposed below), warmed up and measured the same way.\n",
-            table(
-                [
-                    "worker",
-                    "median s",
-                    "polls/s",
-                    "worker processes ms/poll",
-                    "git client ms/poll",
-                    "whole machine ms/poll",
-                    "time saved",
-                    "speed-up vs sequential (v2)",
-                    "ratio to lower bound",
-                ],
-                rows,
-            ),
-        ]
-    )
-
-
-def _profile_markdown(primary: Variant, repos: int) -> str:
-    data = primary.configs.get(DEFAULT_CONFIGS[0], {})
-    counts = data.get("profile")
-    if not counts:
-        return ""
-    total = sum(counts.values())
-    cycle: Cycle = data["profiled"]
-    rows = [
-        [name, f"{100 * n / total:.0f} %", _f(n / pyspy.DEFAULT_RATE_HZ / repos * 1000, 1)]
-        for name, n in counts.most_common()
-    ]
-    gil_s = total / pyspy.DEFAULT_RATE_HZ
-    processes, threads = DEFAULT_CONFIGS[0]
-    return "\n".join(
-        [
-            f"### Profile of the {processes}×{threads} worker (py-spy, GIL holder only)\n",
-            f"One extra cycle ({_f(cycle.wall_s)} s under the profiler) sampled at {pyspy.DEFAULT_RATE_HZ} Hz with "
-            "`py-spy record --gil`: each sample is the Python stack of the thread holding the GIL, so this "
-            f"splits the worker's Python time ({_f(gil_s)} s, i.e. {_f(gil_s / repos * 1000, 1)} ms per poll, "
-            f"the GIL held {_f(100 * gil_s / cycle.wall_s, 0)} % of the cycle). "
-            "Samples are put in the first bucket whose frame appears in the stack.\n",
-            table(["bucket", "share of GIL-held samples", "ms per poll"], rows),
-        ]
-    )
+    return poll_report.render(figures, command=command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -733,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the 1x8 worker")
     parser.add_argument("--write", action="store_true", help="also update the poll section of BENCHMARKS.md")
     args = parser.parse_args(argv)
+    exit_cleanly_on_signals()
     figures = measure(
         repos=args.repos,
         repeats=args.repeats,

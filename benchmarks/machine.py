@@ -59,3 +59,20 @@ def facts() -> dict[str, str]:
         "git": _first_line(["git", "--version"]),
         "Redis": _first_line([redis_binary(), "--version"]),
     }
+
+
+def code_version() -> str:
+    """``<short commit>`` of the working tree, plus a note when code outside benchmarks/ is modified."""
+    root = Path(__file__).resolve().parent.parent
+    sha = _first_line(["git", "-C", str(root), "rev-parse", "--short", "HEAD"])
+    try:
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "gitops_tasks", "beat_schedule"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        status = ""
+    return f"{sha} with uncommitted changes to gitops_tasks/ or beat_schedule/" if status.strip() else sha

@@ -2,18 +2,27 @@
 
 ``python -m benchmarks.run`` runs all of them; ``--only poll`` (repeatable) runs some and keeps
 the other sections of ``BENCHMARKS.md`` as they were. The header (machine facts) is rewritten on
-every run; each section says when and with which command it was measured.
+every run; each section says when, with which command and at which commit it was measured.
+
+Each run saves its raw figures in the temp dir; ``--render-only`` rewrites the sections from them
+(after editing the prose in :mod:`benchmarks.notes`) without measuring again. A benchmark here is a
+module ``benchmarks/bench_<name>.py`` with ``measure() -> dict`` and ``render(figures, command=)``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import pickle
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from benchmarks import machine
 from benchmarks.report import Section, read_sections, render
+from benchmarks.stack import exit_cleanly_on_signals
 from tests.procs import REPO_ROOT
 
 #: Where the figures go.
@@ -22,19 +31,30 @@ BENCHMARKS_MD = REPO_ROOT / "BENCHMARKS.md"
 ORDER = ("poll", "scheduler")
 
 
-def _run_poll(command: str) -> Section:
-    from benchmarks import bench_poll
-
-    return bench_poll.render(bench_poll.measure(), command=command)
-
-
-def _run_scheduler(command: str) -> Section:
-    from benchmarks import bench_scheduler
-
-    return bench_scheduler.render(bench_scheduler.measure(), command=command)
+def figures_path(name: str) -> Path:
+    """Where the raw figures of the last run of ``name`` are kept (for ``--render-only``)."""
+    return Path(tempfile.gettempdir()) / f"gitops-tasks-bench-{name}.pickle"
 
 
-BENCHMARKS: dict[str, Callable[[str], Section]] = {"poll": _run_poll, "scheduler": _run_scheduler}
+def _run(name: str, command: str, *, render_only: bool) -> Section:
+    module = importlib.import_module(f"benchmarks.bench_{name}")
+    path = figures_path(name)
+    if render_only:
+        with path.open("rb") as fh:
+            saved = pickle.load(fh)  # noqa: S301 - our own file, written below
+        figures, command = saved["figures"], saved["command"]
+    else:
+        figures = module.measure()
+        figures["measured_at"] = datetime.now(UTC)
+        figures["code"] = machine.code_version()
+        with path.open("wb") as fh:
+            pickle.dump({"figures": figures, "command": command}, fh)
+    section: Section = module.render(figures, command=command)
+    return section
+
+
+#: Benchmarks ``run.py`` knows: each is ``benchmarks/bench_<name>.py`` with ``measure()`` and ``render()``.
+BENCHMARKS = ("poll", "scheduler")
 
 
 def header(command: str) -> str:
@@ -45,7 +65,7 @@ def header(command: str) -> str:
         "Written by `benchmarks/run.py`; do not edit by hand (run `make bench`, or "
         "`python -m benchmarks.run --only NAME` to redo one section and keep the others).",
         "",
-        f"Last run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} with `{command}` on:",
+        f"Written {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by `{command}` on:",
         "",
         *[f"- {label}: {value}" for label, value in facts.items()],
         "",
@@ -68,13 +88,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", action="append", choices=sorted(BENCHMARKS), help="run only this benchmark (repeatable)"
     )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite sections from the figures the last run saved (after editing notes.py); measure nothing",
+    )
     args = parser.parse_args(argv)
+    exit_cleanly_on_signals()
     command = "python -m " + " ".join(["benchmarks.run", *(sys.argv[1:] if argv is None else argv)])
     names = [n for n in ORDER if not args.only or n in args.only]
     sections = []
     for name in names:
         print(f"=== {name}", flush=True)
-        sections.append(BENCHMARKS[name](command))
+        sections.append(_run(name, command, render_only=args.render_only))
         write(sections, command=command)  # after each one, so a later failure keeps earlier figures
     print(f"wrote {BENCHMARKS_MD}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -39,7 +40,7 @@ def settings_of(env: dict[str, str]) -> Settings:
 def start_worker(
     name: str, env: dict[str, str], log_dir: Path, *args: str, module: str = "gitops_tasks.cli"
 ) -> Proc:
-    """A ``gitops-tasks worker`` process (``python -m <module> worker ARGS``), once Celery says it is ready."""
+    """A ``python -m <module> worker ARGS`` process (gitops-tasks CLI), once Celery says it is ready."""
     from gitops_tasks.app import make_app
 
     argv = cli_argv("worker", *args, "-n", f"{name}@%h")
@@ -53,9 +54,15 @@ def start_worker(
             return True
         return bool(app.control.ping(destination=[node], timeout=0.5))
 
-    wait_for(ready, timeout_s=DEFAULT_START_TIMEOUT_S, interval_s=0.2, what=f"{name} to be ready")
-    if proc.proc.poll() is not None:
-        raise RuntimeError(f"{name} exited with {proc.proc.returncode}:\n{proc.log()[-3000:]}")
+    try:
+        wait_for(ready, timeout_s=DEFAULT_START_TIMEOUT_S, interval_s=0.2, what=f"{name} to be ready")
+        if proc.proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.proc.returncode}:\n{proc.log()[-3000:]}")
+    except BaseException:
+        proc.stop()
+        raise
+    finally:
+        app.close()
     return proc
 
 
@@ -112,3 +119,17 @@ def listen_overflows() -> int:
         if head.startswith("TcpExt:"):
             return int(dict(zip(head.split()[1:], values.split()[1:], strict=True))["ListenOverflows"])
     return 0
+
+
+def exit_cleanly_on_signals() -> None:
+    """Turn SIGTERM and SIGINT into ``SystemExit``, so ``finally`` blocks stop every server started.
+
+    A job started in the background by a non-interactive shell ignores SIGINT, and Python's default
+    SIGTERM kills without unwinding; either way the servers would be left running.
+    """
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGINT, _exit)
