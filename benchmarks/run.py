@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pickle
 import sys
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 from benchmarks import machine
 from benchmarks.report import Section, read_sections, render
@@ -28,33 +25,20 @@ from tests.procs import REPO_ROOT
 #: Where the figures go.
 BENCHMARKS_MD = REPO_ROOT / "BENCHMARKS.md"
 #: Section names, in the order they appear.
-ORDER = ("poll", "scheduler")
+ORDER = ("poll", "scheduler", "registry", "automation", "sync")
 
 
-def figures_path(name: str) -> Path:
-    """Where the raw figures of the last run of ``name`` are kept (for ``--render-only``)."""
-    return Path(tempfile.gettempdir()) / f"gitops-tasks-bench-{name}.pickle"
-
-
-def _run(name: str, command: str, *, render_only: bool) -> Section:
+def _run(name: str, command: str) -> Section:
     module = importlib.import_module(f"benchmarks.bench_{name}")
-    path = figures_path(name)
-    if render_only:
-        with path.open("rb") as fh:
-            saved = pickle.load(fh)  # noqa: S301 - our own file, written below
-        figures, command = saved["figures"], saved["command"]
-    else:
-        figures = module.measure()
-        figures["measured_at"] = datetime.now(UTC)
-        figures["code"] = machine.code_version()
-        with path.open("wb") as fh:
-            pickle.dump({"figures": figures, "command": command}, fh)
+    figures = module.measure()
+    figures["measured_at"] = datetime.now(UTC)
+    figures["code"] = machine.code_version()
     section: Section = module.render(figures, command=command)
     return section
 
 
 #: Benchmarks ``run.py`` knows: each is ``benchmarks/bench_<name>.py`` with ``measure()`` and ``render()``.
-BENCHMARKS = ("poll", "scheduler")
+BENCHMARKS = ORDER
 
 
 def header(command: str) -> str:
@@ -88,11 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", action="append", choices=sorted(BENCHMARKS), help="run only this benchmark (repeatable)"
     )
-    parser.add_argument(
-        "--render-only",
-        action="store_true",
-        help="rewrite sections from the figures the last run saved (after editing notes.py); measure nothing",
-    )
     args = parser.parse_args(argv)
     exit_cleanly_on_signals()
     command = "python -m " + " ".join(["benchmarks.run", *(sys.argv[1:] if argv is None else argv)])
@@ -100,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     sections = []
     for name in names:
         print(f"=== {name}", flush=True)
-        sections.append(_run(name, command, render_only=args.render_only))
+        sections.append(_run(name, command))
         write(sections, command=command)  # after each one, so a later failure keeps earlier figures
     print(f"wrote {BENCHMARKS_MD}")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,11 +47,12 @@ def show(value: Any) -> str:
     return str(value)
 
 
-class Node:
+class Node(ABC):
     """One schema node. ``check`` appends errors for ``value`` found at ``path``."""
 
+    @abstractmethod
     def check(self, value: Any, path: Path, errors: list[FieldError]) -> None:
-        raise NotImplementedError
+        """Append an error for each problem of ``value`` (found at ``path``) to ``errors``."""
 
 
 class AnyValue(Node):

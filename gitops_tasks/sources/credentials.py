@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from gitops_tasks.sources.errors import GitError
@@ -64,14 +64,19 @@ _FALSE = shutil.which("false") or "/bin/false"
 
 def transport_of(url: str) -> Transport:
     """Which transport ``url`` uses. Raises :class:`GitError` ``InvalidURL`` (stalled)."""
+    # A URL starting with "-" falls through to InvalidURL: git or ssh would read it as an option.
     if url.startswith("-"):
-        pass  # never let a URL be read as an option by git or ssh
-    elif "://" in url:
+        return _invalid_url(url)
+    if "://" in url:
         scheme = url.split("://", 1)[0].lower()
         if scheme in _SCHEMES:
             return _SCHEMES[scheme]
     elif _SCP_LIKE.fullmatch(url):
         return "ssh"
+    return _invalid_url(url)
+
+
+def _invalid_url(url: str) -> NoReturn:
     raise GitError(
         "InvalidURL",
         f"spec.url {mask_url(url)!r} is not a git URL; expected https://, http://, ssh://, git://, "
