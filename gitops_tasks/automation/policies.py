@@ -13,6 +13,7 @@ from typing import Any
 
 from gitops_tasks.automation.setters import PolicyImage
 from gitops_tasks.objects.model import Object
+from gitops_tasks.objects.selectors import selects
 
 
 @dataclass(frozen=True)
@@ -21,26 +22,6 @@ class AppliedPolicies:
     images: dict[str, PolicyImage]
     #: Flux's ``status.observedPolicies``: policy name → ``{"name", "tag"[, "digest"]}``.
     observed: dict[str, dict[str, str]]
-
-
-def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    """Kubernetes label-selector semantics (``matchLabels`` and ``matchExpressions`` all hold)."""
-    selector = selector or {}
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expression in selector.get("matchExpressions") or []:
-        key, operator = expression.get("key"), expression.get("operator")
-        values = expression.get("values") or []
-        present = key in labels
-        ok = {
-            "In": present and labels.get(key) in values,
-            "NotIn": not present or labels.get(key) not in values,
-            "Exists": present,
-            "DoesNotExist": not present,
-        }.get(operator, False)
-        if not ok:
-            return False
-    return True
 
 
 def select_policies(automation: Object, policies: Iterable[Object]) -> list[Object]:

@@ -26,6 +26,7 @@ from gitops_tasks import tasknames
 from gitops_tasks.objects.kinds import source_ref
 from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.objects.outcome import Outcome
+from gitops_tasks.objects.selectors import selects
 from gitops_tasks.ratelimit import RedisTokenBucket
 from gitops_tasks.redact import redact
 from gitops_tasks.registry.auth import ClusterSecrets
@@ -197,26 +198,8 @@ def automations_selecting(policy: Object, automations: Iterable[Object]) -> list
     return sorted(
         a.ref
         for a in automations
-        if a.namespace == policy.namespace and _selects(a.spec.get("policySelector") or {}, labels)
+        if a.namespace == policy.namespace and selects(a.spec.get("policySelector"), labels)
     )
-
-
-def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    """Kubernetes label-selector semantics: matchLabels and matchExpressions all hold."""
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expression in selector.get("matchExpressions") or []:
-        key, operator = expression.get("key"), expression.get("operator")
-        values = expression.get("values") or []
-        ok = {
-            "In": key in labels and labels[key] in values,
-            "NotIn": key not in labels or labels[key] not in values,
-            "Exists": key in labels,
-            "DoesNotExist": key not in labels,
-        }.get(operator, False)
-        if not ok:
-            return False
-    return True
 
 
 def _generation(obj: Object) -> int:
