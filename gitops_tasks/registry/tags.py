@@ -19,8 +19,8 @@ from gitops_tasks.store.keys import Keys
 
 #: First byte of every stored value: the encoding below (bump it when the encoding changes).
 FORMAT_VERSION = b"\x01"
-#: zlib level: 9 costs little more CPU than 6 on lists this size and saves a few percent.
-DEFAULT_COMPRESSION_LEVEL = 9
+#: zlib level: 6; level 9 costs about twice the CPU on tag lists for 0.1 % smaller values.
+DEFAULT_COMPRESSION_LEVEL = 6
 
 
 def sorted_tags(tags: Iterable[str]) -> list[str]:

@@ -17,6 +17,9 @@ from gitops_tasks.store.keys import Keys
 #: thousands of objects must not land on the workers, or on Git hosts, in the same instant).
 DEFAULT_FIRST_RUN_RATE = 200.0
 
+#: Objects read per HMGET when listing a kind.
+DEFAULT_READ_CHUNK = 500
+
 #: Builds the schedule metadata for an object, or None when its kind is not scheduled.
 EntryFactory = Callable[[Object], "dict[str, Any] | None"]
 
@@ -45,10 +48,26 @@ class Catalog:
         return [Object.from_json(raw) for raw in self.client.hvals(self.keys.catalog)]
 
     def iter_kind(self, kind: str | None = None, namespace: str | None = None) -> Iterator[Object]:
-        for key, raw in self.client.hscan_iter(self.keys.catalog, count=1000):
-            ref = ObjectRef.parse(key)
-            if (kind is None or ref.kind == kind) and (namespace is None or ref.namespace == namespace):
-                yield Object.from_json(raw)
+        """The objects of ``kind`` (all kinds with None), optionally of one namespace.
+
+        With a kind only that kind's objects are read (through the per-kind key index).
+        """
+        if kind is None:
+            for key, raw in self.client.hscan_iter(self.keys.catalog, count=1000):
+                if namespace is None or ObjectRef.parse(key).namespace == namespace:
+                    yield Object.from_json(raw)
+            return
+        keys = sorted(self.client.smembers(self.keys.catalog_kind(kind)))
+        if namespace is not None:
+            keys = [k for k in keys if ObjectRef.parse(k).namespace == namespace]
+        for start in range(0, len(keys), DEFAULT_READ_CHUNK):
+            for raw in self.client.hmget(self.keys.catalog, keys[start : start + DEFAULT_READ_CHUNK]):
+                if raw:
+                    yield Object.from_json(raw)
+
+    def iter_kinds(self, kinds: Iterable[str]) -> Iterator[Object]:
+        for kind in kinds:
+            yield from self.iter_kind(kind)
 
     def apply(
         self,
@@ -84,6 +103,7 @@ class Catalog:
                     for obj, applied in zip(objects, results, strict=True):
                         obj.metadata["generation"] = applied.generation
                         pipe.hset(self.keys.catalog, obj.ref.key, obj.to_json())
+                        pipe.sadd(self.keys.catalog_kind(obj.kind), obj.ref.key)
                         entry = entry_for(obj)
                         first_run = now
                         if applied.action != "unchanged" and entry is not None and due > 1:
@@ -119,6 +139,7 @@ class Catalog:
         """Remove an object, its schedule entry, status and pending request. False if absent."""
         with self.client.pipeline(transaction=True) as pipe:
             pipe.hdel(self.keys.catalog, ref.key)
+            pipe.srem(self.keys.catalog_kind(ref.kind), ref.key)
             pipe.zrem(self.keys.schedule, ref.key)
             pipe.hdel(self.keys.schedule_meta, ref.key)
             pipe.hdel(self.keys.status, ref.key)

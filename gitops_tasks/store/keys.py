@@ -17,6 +17,10 @@ class Keys:
         """Hash: object key (``Kind/ns/name``) → object JSON."""
         return f"{self.prefix}catalog"
 
+    def catalog_kind(self, kind: str) -> str:
+        """Set: the object keys of one kind in the catalog (an index: listing a kind reads only it)."""
+        return f"{self.prefix}catalog:kind:{kind}"
+
     @property
     def schedule(self) -> str:
         """Sorted set: object key → epoch seconds when it is next due."""

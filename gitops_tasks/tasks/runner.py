@@ -23,6 +23,9 @@ from gitops_tasks.tasks.context import Context
 
 log = logging.getLogger(__name__)
 
+#: Kinds that can depend on another object (through sourceRef, imageRepositoryRef or dependsOn).
+DEPENDENT_KINDS = ("ImagePolicy", "ImageUpdateAutomation", "Kustomization")
+
 Reconciler = Callable[[Object, dict[str, Any], Context], Outcome]
 
 
@@ -116,7 +119,7 @@ def _reconcile_locked(
         wait_retry_s=ctx.settings.wait_retry_s,
     )
     if outcome.changed and outcome.ready:
-        for dependent in dependents_of(ref, ctx.catalog.all()):
+        for dependent in dependents_of(ref, ctx.catalog.iter_kinds(DEPENDENT_KINDS)):
             enqueue_dependent(dependent)
     log.info("%s: %s %s: %s", ref, outcome.result, outcome.reason, outcome.message)
     summary = {
