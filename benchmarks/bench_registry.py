@@ -1,22 +1,30 @@
 """Registry scanning: the global rate limit under load, scan throughput, and tag-list memory.
 
-Three measurements (DESIGN §6):
+Measurements (DESIGN §6), written to the ``registry`` section of BENCHMARKS.md:
 
-1. **Limit held.** 4 worker processes × 4 threads scan 500 ImageRepositories through a counting
-   proxy (``bench_registry_servers``) under a 50 rps / burst 10 limit, cycle after cycle until at
-   least 20 s of traffic; the most requests in any window of ``w`` seconds is compared with the
-   token bucket's envelope ``burst + rps·w``, and the mean rate with the limit.
-2. **Throughput without a limit.** Scans per second with 1, 2 and 4 worker processes × 4 threads
-   when the proxy adds 20 ms to every request and the limit is out of reach, against the lower
-   bound: a plain thread pool of the same width sending only the tag-list requests.
-3. **Memory.** Redis bytes for 5,000 images holding 2,000,000 realistic tags, stored with
-   :class:`~gitops_tasks.registry.tags.RedisTagStore` into a private Redis.
+1. **Limit held** (``limit``). 4 worker processes × 4 threads scan 500 ImageRepositories, three
+   times each (30 s of traffic at the limit), through a counting proxy
+   (:mod:`benchmarks.bench_registry_servers`) under a 50 rps / burst 10 limit; the most requests in
+   any window of ``w`` seconds is compared with the token bucket's envelope ``burst + rps·w``, and
+   the mean rate with the limit. One more run logs every granted token (Redis clock), one more
+   runs under py-spy.
+2. **Throughput without a limit** (``throughput``). Scans per second with 1, 2 and 4 worker
+   processes × 4 threads when the proxy adds 20 ms to every request and the limit is out of
+   reach, against the lower bound: a plain thread pool of the same width sending only the
+   tag-list requests; plus what-if workers (:mod:`benchmarks.bench_registry_whatif`) and profiles.
+3. **Catalog lookups** (``lookups``): what a scan spends finding its ImagePolicies and dependents,
+   at 500 and 5,000 objects.
+4. **Memory** (``memory``). Redis bytes for 5,000 images holding 2,000,000 realistic tags, stored
+   with :class:`~gitops_tasks.registry.tags.RedisTagStore` into a private Redis; the codec's CPU.
 
-A cycle is: a fresh request token per object in the ``requests`` hash, one ``gitops.registry.scan``
-per object (``tasks.enqueue.send``, one producer), and the clock stops when every status carries
-its token in ``lastHandledReconcileAt``. No beat runs; objects have ``interval: 1h``.
+A throughput cycle is: a fresh request token per object in the ``requests`` hash, one
+``gitops.registry.scan`` per object (``tasks.enqueue.send``, one producer), and the clock stops when
+every status carries its token in ``lastHandledReconcileAt``. No beat runs; objects have
+``interval: 1h``.
 
-``python -m benchmarks.bench_registry [--only limit|throughput|lookups|memory] [--repeats N] [--no-write]``
+``python -m benchmarks.bench_registry [--only NAME]... [--repeats N] [--no-write]``;
+``--save-figures F`` keeps the raw figures, ``--from-figures F`` (repeatable) renders and merges
+them without measuring. ``measure()`` and ``render()`` follow ``benchmarks/run.py``'s convention.
 """
 
 from __future__ import annotations
@@ -24,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import random
 import re
 import secrets
@@ -48,9 +55,9 @@ import redis
 import requests
 
 from beat_schedule import entry_for
-from benchmarks import bench_registry_whatif, machine, pyspy
+from benchmarks import bench_registry_whatif, machine, pyspy, report
 from benchmarks.bench_registry_servers import ProxyControl, ServerProc, repo_name
-from benchmarks.report import Section, median, read_sections, render
+from benchmarks.report import Section, median, read_sections
 from benchmarks.stack import cpu_seconds, gt_env, machine_cpu, settings_of, start_worker
 from gitops_tasks import tasknames
 from gitops_tasks.app import make_app
@@ -394,6 +401,13 @@ class LimitRun:
     redis_calls: dict[str, int]
     #: Redis times of the tokens the limiter granted (``record_grants`` runs only), sorted.
     grants: list[float] | None = None
+    #: py-spy buckets (the profiled run only; not counted against the targets).
+    profile: Counter[str] | None = None
+
+    @property
+    def plain(self) -> bool:
+        """A run of the workers as shipped, neither logging grants nor under the profiler."""
+        return self.grants is None and self.profile is None
 
     @property
     def span_s(self) -> float:
@@ -405,6 +419,12 @@ class LimitRun:
 
     def windows(self) -> dict[float, int]:
         return {w: max_in_window(self.times, w) for w in WINDOWS_S}
+
+    def rps_between(self, first: int, last: int) -> float:
+        """Mean rate from request ``first`` to request ``last`` (indexes into :attr:`times`)."""
+        last = min(last, len(self.times) - 1)
+        span = self.times[last] - self.times[first] if last > first else 0.0
+        return (last - first) / span if span else 0.0
 
     def grant_windows(self) -> dict[float, int]:
         return {w: max_in_window(self.grants or [], w) for w in WINDOWS_S}
@@ -418,8 +438,9 @@ def envelope(window_s: float) -> float:
     return LIMIT_BURST + LIMIT_RPS * window_s
 
 
-def measure_limit(stack: Stack, repeats: int) -> list[LimitRun]:
-    """``repeats`` runs with the workers as shipped, then one with ``record_grants`` workers.
+def measure_limit(stack: Stack, repeats: int, *, profile: bool = True) -> list[LimitRun]:
+    """``repeats`` runs with the workers as shipped, one with ``record_grants`` workers, and (with
+    ``profile`` and py-spy installed) one more run of shipped workers under py-spy.
 
     A run starts the workers on standby, queues :data:`LIMIT_CYCLES` full cycles of scans (every
     object that many times, all with one fresh request token), lets every worker consume at once,
@@ -428,10 +449,11 @@ def measure_limit(stack: Stack, repeats: int) -> list[LimitRun]:
     this shared machine, publishing 500 tasks while 16 threads polled the limiter took 0.3 to 13 s,
     and workers starting one after the other (a few CPU-seconds each) held the first ones back.
     """
+    kinds = ["plain"] * repeats + ["grants"] + (["profiled"] if profile and pyspy.available() else [])
     runs: list[LimitRun] = []
-    for run in range(repeats + 1):
-        whatif = "record_grants" if run == repeats else None
-        label = f"limit-{run}" + ("-grants" if whatif else "")
+    for run, kind in enumerate(kinds):
+        whatif = "record_grants" if kind == "grants" else None
+        label = f"limit-{run}" + ("" if kind == "plain" else f"-{kind}")
         workers = Workers(
             stack,
             label,
@@ -443,8 +465,13 @@ def measure_limit(stack: Stack, repeats: int) -> list[LimitRun]:
             standby=True,
         )
         try:
-            runs.append(_limit_run(workers, label, grants=whatif is not None))
-            r = runs[-1]
+            if kind == "profiled":
+                with pyspy.record(workers.pids, workers.log_dir) as paths:
+                    r = _limit_run(workers, label, grants=False)
+                r.profile = summarise_profile(paths)
+            else:
+                r = _limit_run(workers, label, grants=kind == "grants")
+            runs.append(r)
             print(
                 f"  {label}: {len(r.times)} requests in {r.span_s:.1f}s = {r.mean_rps:.2f} rps, "
                 f"{r.rate_limited} RateLimited, enqueue {r.enqueue_s:.2f}s, longest silence "
@@ -664,8 +691,8 @@ PROFILE_BUCKETS: list[tuple[str, str]] = [
         "iter_kind (gitops_tasks/store/catalog.py)",
     ),
     ("dependents lookup: every catalog object parsed", "Catalog.all (gitops_tasks/store/catalog.py)"),
-    ("run-lock renewal thread start/stop", "RunLock."),
-    ("rate limiter (one EVALSHA per request)", "gitops_tasks/ratelimit/"),
+    ("run lock: keep-alive registration, release", "RunLock."),
+    ("rate limiter (its EVALSHA calls)", "gitops_tasks/ratelimit/"),
     ("registry HTTP (requests/urllib3: send, receive, parse)", "requests/"),
     ("registry HTTP (requests/urllib3: send, receive, parse)", "urllib3/"),
     ("tag list: sort, hash, compress, store", "gitops_tasks/registry/tags.py"),
@@ -683,8 +710,8 @@ def bucket_of(frames: list[str]) -> str:
     frames = [_LINE_NO.sub(")", f) for f in frames]
     if any("asynloop (celery/" in f for f in frames):
         return "Celery consumer loop, main thread (receive, ack, task events)"
-    if any("_renew_loop (" in f for f in frames):
-        return "run-lock renewal threads"
+    if any("_Renewer._loop (" in f or "_renew_loop (" in f for f in frames):
+        return "run-lock renewer thread"
     for buckets in (PROFILE_BUCKETS, CATCH_ALL_BUCKETS):
         for frame in reversed(frames):
             for name, needle in buckets:
@@ -888,7 +915,7 @@ def measure(
             try:
                 if "limit" in only:
                     print("limit held: 4x4 workers, 50 rps / burst 10", flush=True)
-                    figures["limit"] = measure_limit(stack, repeats)
+                    figures["limit"] = measure_limit(stack, repeats, profile=profile)
                 if "throughput" in only:
                     print(
                         f"throughput: +{THROUGHPUT_LATENCY_MS:.0f} ms per request, no effective limit",
@@ -927,13 +954,6 @@ def main(argv: list[str] | None = None) -> int:
         "--no-write", action="store_true", help="print the section, leave BENCHMARKS.md alone"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (worker logs, profiles)")
-    parser.add_argument("--save-figures", type=Path, help="also pickle the raw figures to this file")
-    parser.add_argument(
-        "--from-figures",
-        type=Path,
-        action="append",
-        help="measure nothing: render the figures pickled by --save-figures (repeat to merge runs)",
-    )
     args = parser.parse_args(argv)
     # SIGTERM ends the run through the finally blocks, so workers and servers are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -941,30 +961,28 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m " + " ".join(
         ["benchmarks.bench_registry", *(sys.argv[1:] if argv is None else argv)]
     )
-    from benchmarks import bench_registry_report
-
-    if args.from_figures:
-        runs = [pickle.loads(path.read_bytes()) for path in args.from_figures]  # noqa: S301 (our own files)
-        figures = merge_figures(runs)
-        command = figures["command"]
-    else:
-        figures = measure(
-            only=only,
-            repeats=args.repeats,
-            profile=not args.no_profile,
-            whatif=not args.no_whatif,
-            keep=args.keep,
-        )
-        figures["command"] = command
-        if args.save_figures:
-            args.save_figures.write_bytes(pickle.dumps(figures))
-    section = bench_registry_report.render(figures, command=command)
+    figures = measure(
+        only=only,
+        repeats=args.repeats,
+        profile=not args.no_profile,
+        whatif=not args.no_whatif,
+        keep=args.keep,
+    )
+    figures["command"] = command
+    section = render(figures, command=command)
     if args.no_write:
         print(section.markdown)
     else:
         write_section(section)
         print(f"wrote section {section.name} of {BENCHMARKS_MD}")
     return 0
+
+
+def render(figures: dict[str, Any], *, command: str) -> Section:
+    """The ``registry`` section of BENCHMARKS.md (what ``benchmarks/run.py`` calls on a benchmark)."""
+    from benchmarks import bench_registry_report
+
+    return bench_registry_report.render(figures, command=command)
 
 
 def merge_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -1004,9 +1022,9 @@ def merge_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
                     pooled["whatif"].append(variant)
                 else:
                     same_v.cycles += variant.cycles
-    # Limit runs: the plain ones first, the grant-log runs last (the report reads them so).
+    # Limit runs: the plain ones first (the report numbers them in this order).
     if "limit" in out:
-        out["limit"].sort(key=lambda r: r.grants is not None)
+        out["limit"].sort(key=lambda r: not r.plain)
     return out
 
 
@@ -1019,12 +1037,12 @@ def write_section(section: Section) -> None:
     header = text if cut < 0 else text[:cut]
     sections = read_sections(BENCHMARKS_MD)
     sections[section.name] = section.markdown
-    BENCHMARKS_MD.write_text(render(header.rstrip("\n") + "\n", sections, ORDER))
+    BENCHMARKS_MD.write_text(report.render(header.rstrip("\n") + "\n", sections, ORDER))
 
 
 if __name__ == "__main__":
     # Run the imported module's main, so the figures' classes live in benchmarks.bench_registry
-    # (pickles and the report module then see one set of classes, not a second one in __main__).
+    # (the report module then sees one set of classes, not a second one in __main__).
     from benchmarks.bench_registry import main as _main
 
     raise SystemExit(_main())

@@ -14,10 +14,22 @@ MIB = 1024 * 1024
 
 WHATIF_LABELS = {
     "policy_index": "ImagePolicies found by one indexed read instead of an HSCAN of the catalog",
-    "no_renew_thread": "no renewal thread per run lock",
+    "no_renew_thread": "run lock not kept alive (not registered with the per-process renewer)",
     "no_events": "no Celery task events",
     "log_warning": "worker log level WARNING instead of INFO",
 }
+
+
+#: Bucket names of earlier versions of the profile buckets (pickled figures keep them).
+_RENAMED = {
+    "rate limiter (one EVALSHA per request)": "rate limiter (its EVALSHA calls)",
+    "run-lock renewal thread start/stop": "run lock: keep-alive registration, release",
+    "run-lock renewal threads": "run-lock renewer thread",
+}
+
+
+def _bucket_name(name: str) -> str:
+    return _RENAMED.get(name, name)
 
 
 def _f(x: float, digits: int = 2) -> str:
@@ -44,8 +56,9 @@ def render(figures: dict[str, Any], *, command: str) -> Section:
         f"Run {started} with `{command}`, code at commit {figures['code']}. Everything ran on this "
         f"2-core machine, which **other work shared at the time** (test suites and benchmarks of other "
         f"engineers): over the whole run the machine was {busy:.0f} % busy, counting our own processes. "
-        "Rates and CPU figures below are therefore pessimistic and noisy; the limit figures are not "
-        "affected in the direction that matters (a slow machine sends fewer requests, never more).\n",
+        "Throughput and CPU figures below are therefore pessimistic and noisy (the CPU tables show how "
+        "much of the machine other work took); a busy machine also lengthens the path between taking "
+        "a token and the request reaching the registry (see 1).\n",
         *[note + "\n" for note in figures.get("notes", [])],
         "**Setup.** A private redis-server; a registry of our own that follows the distribution spec "
         f"(`tests.registryservers.SpecRegistry` with {b.DEFAULT_REPOS} repositories `bench/img-N`, "
@@ -61,7 +74,7 @@ def render(figures: dict[str, Any], *, command: str) -> Section:
         "every 20 ms); enqueueing is inside the measured time. No beat runs.\n",
     ]
     if "limit" in figures:
-        parts.append(_limit(figures["limit"]))
+        parts.append(_limit(figures["limit"], (figures.get("throughput") or {}).get("configs") or []))
     if "throughput" in figures:
         parts.append(_throughput(figures["throughput"], figures.get("throughput_invocations", 1)))
     if "lookups" in figures:
@@ -75,9 +88,12 @@ def render(figures: dict[str, Any], *, command: str) -> Section:
 # ------------------------------------------------------------------------------ 1
 
 
-def _limit(runs: list[b.LimitRun]) -> str:
-    plain = [r for r in runs if r.grants is None]
-    graded = next((r for r in runs if r.grants is not None), None)
+def _limit(runs: list[b.LimitRun], configs: list[b.ThroughputConfig]) -> str:
+    plain = [r for r in runs if r.plain]
+    logged = [r for r in runs if r.grants]
+    # Of several grant-log runs, show the one whose arrivals went furthest over the envelope.
+    graded = max(logged, key=lambda r: max(r.windows()[w] - b.envelope(w) for w in b.WINDOWS_S), default=None)
+    profiled = next((r for r in runs if r.profile), None)
     headers = ["window w (s)", f"envelope {b.LIMIT_BURST} + {b.LIMIT_RPS}·w"]
     headers += [f"run {i + 1}: most requests in any window" for i in range(len(plain))]
     if graded is not None:
@@ -114,10 +130,13 @@ def _limit(runs: list[b.LimitRun]) -> str:
             _f(r.span_s, 1),
             f"**{_f(r.mean_rps)}**",
             f"{_f(100 * r.mean_rps / b.LIMIT_RPS, 1)} %",
+            _f(r.rps_between(0, b.DEFAULT_REPOS), 1),
+            _f(r.rps_between(b.DEFAULT_REPOS, len(r.times)), 1),
             _f(r.longest_silence_s(), 2),
             str(r.rate_limited),
             _f(r.enqueue_s, 2),
-            _f(r.counters.workers_cpu_s / r.span_s, 2),
+            f"{_f(r.counters.workers_cpu_s / r.span_s, 2)} "
+            f"({_f(r.counters.workers_cpu_s / r.scans * 1000, 1)})",
             _f(r.counters.redis_cpu_s / r.span_s, 2),
             _f(r.counters.other_cpu_s / r.span_s, 2),
         ]
@@ -129,10 +148,12 @@ def _limit(runs: list[b.LimitRun]) -> str:
         "first → last request s",
         "mean rps",
         "of the limit",
+        f"rps, first {b.DEFAULT_REPOS} requests (first scans)",
+        "rps, the rest",
         "longest silence s",
         "scans `RateLimited`",
         "queueing s (before the workers start)",
-        "workers: cores used",
+        "workers: cores used (CPU ms per scan)",
         "redis-server: cores used",
         "rest of the machine: cores used",
     ]
@@ -141,7 +162,8 @@ def _limit(runs: list[b.LimitRun]) -> str:
         over_proxy = max(graded.windows()[w] - b.envelope(w) for w in b.WINDOWS_S)
         over_grants = max(graded.grant_windows()[w] - b.envelope(w) for w in b.WINDOWS_S)
         grants_note = (
-            f"The grant-log run (one more run, {len(graded.times)} requests, with workers that also "
+            f"The grant-log run ({len(logged)} such run(s), the one furthest over the envelope at the "
+            f"proxy shown: {len(graded.times)} requests, with workers that also "
             "append the Redis time of every token granted to a list: `bench_registry_whatif "
             "record_grants`) checks the limit where it is enforced as well as where requests arrive: "
             f"the most over the envelope in any window is {over_grants:+.0f} request(s) at the limiter "
@@ -151,6 +173,48 @@ def _limit(runs: list[b.LimitRun]) -> str:
     verdict_limit = worst_over <= 0
     verdict_mean = mid >= b.TARGET_MEAN_FRACTION * b.LIMIT_RPS
     short = [r for r in plain if r.span_s < b.LIMIT_MIN_TRAFFIC_S]
+    first = [r.rps_between(0, b.DEFAULT_REPOS) for r in plain]
+    rest = [r.rps_between(b.DEFAULT_REPOS, len(r.times)) for r in plain]
+    at_limit_ms = median([r.counters.workers_cpu_s / r.scans * 1000 for r in plain])
+    four = next((c for c in configs if c.processes == b.LIMIT_PROCESSES), None)
+    free_ms = median([c.counters.workers_cpu_s / len(c.run_s) * 1000 for c in four.cycles]) if four else None
+    why = (
+        f"Where the rate fell short: the first {b.DEFAULT_REPOS} requests of a run (every object's "
+        "first scan, which also fetches and parses the whole catalog to find dependents: item 2 "
+        f"below) came at {_f(min(first), 0)}–{_f(max(first), 0)} rps, the rest at "
+        f"{_f(min(rest), 1)}–{_f(max(rest), 1)} rps: in the runs where other work took most of the "
+        "machine, the first scans were CPU-bound below the limit. At the limit the "
+        f"workers spent {_f(at_limit_ms, 1)} ms of CPU per scan"
+        + (f", against {_f(free_ms, 1)} at full speed without a limit (section 2)" if free_ms else "")
+        + "."
+    )
+    profile_md = ""
+    if profiled is not None and profiled.profile:
+        total = sum(profiled.profile.values())
+        per_scan = 1000 / pyspy.DEFAULT_RATE_HZ / profiled.scans
+        limiter = sum(v for k, v in profiled.profile.items() if k.startswith("rate limiter"))
+        rank = 1 + sum(1 for v in profiled.profile.values() if v > limiter)
+        why += (
+            f" In the profiled run below, the limiter's polling took {100 * limiter / total:.0f} % of the "
+            f"workers' Python time, {_f(limiter * per_scan, 1)} ms per scan, the #{rank} item (item 3 "
+            "below); without a limit it is one call per request (section 2's profiles)."
+        )
+        profile_md = "\n".join(
+            [
+                f"**Profile of the workers at the limit** (one more run of shipped workers, "
+                f"{len(profiled.times)} requests at {_f(profiled.mean_rps, 1)} rps, under py-spy at "
+                f"{pyspy.DEFAULT_RATE_HZ} Hz with `--gil`; not counted against the targets; "
+                f"{_f(total * per_scan, 1)} ms of GIL time per scan over the four processes):\n",
+                table(
+                    ["bucket", "share", "ms per scan"],
+                    [
+                        [_bucket_name(name), f"{100 * n / total:.0f} %", _f(n * per_scan, 2)]
+                        for name, n in profiled.profile.most_common()
+                    ],
+                ),
+            ]
+        )
+    why += "\n"
     return "\n".join(
         [
             f"### 1. The limit holds across {b.LIMIT_PROCESSES} worker processes "
@@ -168,11 +232,10 @@ def _limit(runs: list[b.LimitRun]) -> str:
             "threads polled the limiter, and the workers idled for want of tasks), and workers starting "
             "one after the other (a few CPU-seconds each, which held back the ones already consuming: "
             "30 to 47 rps for the first 14 s). The demand (16 concurrent scans of a few ms) is far "
-            f"above the "
-            f"limit. {len(plain)} runs, each with fresh workers and a fresh bucket, then the grant-log "
-            "run. 'Most requests in any window' is the largest number of request arrivals at the proxy "
-            "inside any interval of w seconds, both ends included (`tests.registryservers."
-            "max_in_window`).\n",
+            f"above the limit. {len(plain)} runs, each with fresh workers and a fresh bucket, plus "
+            "grant-log and profiled runs (below). 'Most requests in any window' is the largest number "
+            "of request arrivals at the proxy inside any interval of w seconds, both ends included "
+            "(`tests.registryservers.max_in_window`).\n",
             table(headers, rows),
             table(run_headers, run_rows),
             f"Redis `EVALSHA` calls by the limiter per request sent: "
@@ -187,9 +250,16 @@ def _limit(runs: list[b.LimitRun]) -> str:
                 else "\n"
             ),
             grants_note + "\n",
+            why,
+            profile_md,
             "**Targets:** never above the envelope: "
             + _met(verdict_limit)
-            + (f" (worst: {worst_over:+.0f} request over it)" if worst_over > 0 else "")
+            + (
+                f" (worst: {worst_over:+.0f} request over it, at the proxy; the limiter's own grant "
+                "log stays within the envelope, see above)"
+                if worst_over > 0
+                else ""
+            )
             + f"; mean rate ≥ {b.TARGET_MEAN_FRACTION:.0%} of {b.LIMIT_RPS} rps: {_met(verdict_mean)} "
             f"(median {_f(mid)} rps, which counts the initial burst of {b.LIMIT_BURST}); at least "
             f"{b.LIMIT_MIN_TRAFFIC_S:.0f} s of traffic: " + _met(not short) + ".\n",
@@ -304,7 +374,7 @@ def _throughput(data: dict[str, Any], invocations: int) -> str:
         "idle worker sets ms/scan",
         "other (rest of the machine) ms/scan",
         "whole machine ms/scan",
-        "Redis commands/scan",
+        "Redis commands/scan (commandstats: Lua scripts' and the benchmark's own included)",
         "task run p50 / p99 ms",
     ]
     parts = [
@@ -348,7 +418,7 @@ def _profiles(configs: list[b.ThroughputConfig]) -> list[str]:
         scans = len(c.profiled.run_s)
         gil_s = total / pyspy.DEFAULT_RATE_HZ
         rows = [
-            [name, f"{100 * n / total:.0f} %", _f(n / pyspy.DEFAULT_RATE_HZ / scans * 1000, 2)]
+            [_bucket_name(name), f"{100 * n / total:.0f} %", _f(n / pyspy.DEFAULT_RATE_HZ / scans * 1000, 2)]
             for name, n in c.profile.most_common()
         ]
         out += [
@@ -568,6 +638,13 @@ def _changes(figures: dict[str, Any]) -> str:
         ". A set per ImageRepository of the ImagePolicies that name it, written by `Catalog.apply` "
         "and `delete` in their transaction (keys in `store/keys.py`), makes it one read."
     )
+    indexed = next((v for v in variants if v.change == "policy_index"), None)
+    if indexed is not None and one is not None:
+        text += (
+            f" The what-if with one read instead: {one.scans_per_s:.0f} → {indexed.scans_per_s:.0f} "
+            f"scans/s at 1×4 ({100 * (indexed.scans_per_s - one.scans_per_s) / one.scans_per_s:+.0f} %, "
+            f"{_f(indexed.scans_per_s / one.loop_per_s)} of the loop), the largest single gain measured."
+        )
     items.append(text)
 
     if big is not None:
@@ -579,7 +656,7 @@ def _changes(figures: dict[str, Any]) -> str:
             "read. (Warm-up cycles, where every scan is a change, took longer than the measured ones.)"
         )
 
-    limit_runs = [r for r in figures.get("limit", []) if r.grants is None]
+    limit_runs = [r for r in figures.get("limit", []) if r.plain]
     if limit_runs:
         calls = Counter[str]()
         requests = scans = limited = 0
@@ -591,34 +668,47 @@ def _changes(figures: dict[str, Any]) -> str:
         per_request = (calls.get("evalsha", 0) - scans) / max(requests, 1)
         items.append(
             "3. **Rate limiter: reserve a slot instead of polling for a token** (`ratelimit/base.py` "
-            "`TokenBucket.acquire`). The limit holds, but under contention each granted token cost about "
-            f"{per_request:.0f} `EVALSHA` round trips (every waiting thread asks again after the time to "
-            "the next token, and all but one are told to wait again), which grows with the number of "
-            f"waiting threads; and polling is not first come, first served: {limited} of {scans} scans "
-            "were kept waiting past the 2 s a task may wait and ended `RateLimited`, although 16 "
-            f"threads sharing {b.LIMIT_RPS} rps wait about {16 / b.LIMIT_RPS:.2f} s on average. A "
-            "reservation (GCRA: the script keeps the time of the next free slot, hands it to the caller "
-            "and moves it on, or refuses when it is further away than the caller may wait) admits "
-            "exactly the same traffic (burst + rate·w), costs one `EVALSHA` per request, and serves "
-            "waiters in order; the caller sleeps until its slot. An abandoned reservation wastes one "
-            "slot. A side effect of today's behaviour: `gitops-tasks reconcile imagerepository X "
-            "--wait` exits 1 with `RateLimited` when its scan is the one kept waiting, although the "
-            "scan is re-queued and runs soon after."
+            "`TokenBucket.acquire`). The limiter keeps the envelope (its grant log above), but under "
+            f"contention each request cost about {per_request:.0f} `EVALSHA` round trips (every waiting "
+            "thread asks again after the time to the next token, and all but one are told to wait "
+            "again), a load on Redis that grows with the number of waiting threads; and polling is not "
+            "first come, first served: "
+            + (
+                f"{limited} of {scans} scans were kept waiting past the 2 s a task may wait and ended "
+                "`RateLimited`"
+                if limited
+                else "no scan waited past the 2 s a task may wait in these runs, but waits are uneven"
+            )
+            + f", although 16 threads sharing {b.LIMIT_RPS} rps wait about {16 / b.LIMIT_RPS:.2f} s on "
+            "average. A reservation (GCRA: the script keeps the time of the next free slot, hands it to "
+            "the caller and moves it on, or refuses when it is further away than the caller may wait) "
+            "admits exactly the same traffic (burst + rate·w), costs one `EVALSHA` per request, serves "
+            "waiters in order, and the caller sleeps once, until its slot; an abandoned reservation "
+            "wastes one slot. Two side effects of today's behaviour worth knowing: `gitops-tasks "
+            "reconcile imagerepository X --wait` exits 1 with `RateLimited` when its scan is the one "
+            "kept waiting, although the scan is re-queued and runs soon after; and the limit is kept "
+            "where tokens are taken, so at the registry the arrivals can exceed the envelope by about "
+            "rate × the spread of the token-to-request delay (+1 request in some windows here). Where "
+            "a registry's own limit is that tight, configure a few percent below it."
         )
 
-    share, ms = _bucket_ms(one, "run-lock renewal thread start/stop")
-    items.append(
-        "4. **One lock-renewal thread per worker process, not one per run** (`store/locks.py` "
-        f"`RunLock.keep_alive`, started and joined around every scan): {share:.0f} % / {ms:.2f} ms per "
-        "scan at 1×4 (more at 4×4, where starting a thread waits for the interpreter lock); a scan "
-        "lasts tens of milliseconds against a lock TTL of minutes."
-    )
     share, ms = _bucket_ms(one, "Celery consumer loop")
+    events = next((v for v in variants if v.change == "no_events"), None)
+    events_text = ""
+    if events is not None and one is not None:
+        events_text = (
+            f" Without task events (`GITOPS_TASKS_TASK_EVENTS=false`, a setting since e5cac9b; the "
+            f"what-if drops them the same way) the 1×4 workers did {events.scans_per_s:.0f} scans/s "
+            f"against {one.scans_per_s:.0f} "
+            f"({100 * (events.scans_per_s - one.scans_per_s) / one.scans_per_s:+.0f} %)."
+        )
     items.append(
-        f"5. **Celery's own share is large and mostly fixed**: the consumer loop (receive, ack, task "
+        f"4. **Celery's own share is large and mostly fixed**: the consumer loop (receive, ack, task "
         f"events: three `PUBLISH` per task) takes {share:.0f} % / {ms:.1f} ms per scan at 1×4, task "
-        "tracing a little more. A setting to turn task events off where Flower is not used would "
-        "remove part of it; the rest is the price of one Celery task per scan."
+        "tracing a little more; that is the price of one Celery task per scan." + events_text + " "
+        "(The thread started and joined around every run for lock renewal, 2–8 % of the workers' "
+        "Python time in this benchmark's first profiles, is gone since 6beec88: one renewer thread "
+        "per process.)"
     )
     shipped = one.scans_per_s if one else float("nan")
     combined = next((v for v in variants if "," in v.change), None)
@@ -628,12 +718,12 @@ def _changes(figures: dict[str, Any]) -> str:
         shipped_mid = _median_cycle(one.cycles)
         shipped_cpu = shipped_mid.counters.workers_cpu_s / len(shipped_mid.run_s) * 1000
         items.append(
-            f"6. **Together** (what-if 'all four together', which approximates 1, 4, 5 and WARNING "
-            f"logging): worker CPU {shipped_cpu:.1f} → {cpu:.1f} ms per scan, {shipped:.0f} → "
-            f"{combined.scans_per_s:.0f} scans/s at 1×4 on this shared machine. At {cpu:.1f} ms one "
-            f"process could do about {1000 / cpu:.0f} scans/s, above the 4-thread loop's "
-            f"{one.loop_per_s:.0f}/s, so the 1×4 target is within reach on a machine that is not "
-            "shared."
+            f"5. **Together** (what-if 'all four together': 1, no task events, WARNING logging, and "
+            f"no renewer registration): worker CPU {shipped_cpu:.1f} → {cpu:.1f} ms per scan, "
+            f"{shipped:.0f} → "
+            f"{combined.scans_per_s:.0f} scans/s at 1×4, {_f(combined.scans_per_s / one.loop_per_s)} of "
+            f"the loop (target {b.TARGET_RATIO}), on this shared machine. At {cpu:.1f} ms one process "
+            f"could do about {1000 / cpu:.0f} scans/s against the 4-thread loop's {one.loop_per_s:.0f}/s."
         )
     if four is not None:
         mid = _median_cycle(four.cycles)
@@ -643,7 +733,7 @@ def _changes(figures: dict[str, Any]) -> str:
         ) / len(loop.times)
         need = (os.cpu_count() or 1) * 1000 / (b.TARGET_RATIO * four.loop_per_s)
         items.append(
-            f"7. **Why 4×4 misses by so much on this machine**: the loop is bound by latency (16 × "
+            f"6. **Why 4×4 misses by so much on this machine**: the loop is bound by latency (16 × "
             f"1/20 ms) and needs only {loop_ms * 1000:.1f} ms of CPU per request (proxy, registry and "
             f"its own threads), while at {b.TARGET_RATIO} × {four.loop_per_s:.0f}/s the workers would have "
             f"{need:.1f} ms of both cores per scan for everything (workers, redis-server, proxy, "
@@ -655,21 +745,25 @@ def _changes(figures: dict[str, Any]) -> str:
     codec = [r for r in figures.get("memory", []) if r.encode9_cpu_s > 0]
     if codec:
         r = codec[0]
+        saved = abs(100 * (r.payload6_bytes - r.payload_bytes) / r.payload_bytes)
         items.append(
-            "8. **Tag lists: compress at zlib level 6 and sort once** (`registry/tags.py`). Level 9 "
+            "7. **Tag lists: compress at zlib level 6 and sort once** (`registry/tags.py`). Level 9 "
             f"took {r.encode9_cpu_s / r.encode6_cpu_s:.1f}× the CPU of level 6 on the "
-            f"{r.images:,} lists for {100 * (r.payload_bytes - r.payload6_bytes) / r.payload_bytes:.2f} % "
-            "smaller values; the module's comment ('costs little more CPU than 6 … saves a few percent') "
+            f"{r.images:,} lists, for values {saved:.2f} % smaller;"
+            " the module's comment ('costs little more CPU than 6 … saves a few percent') "
             "does not hold for these lists. A new list is sorted and de-duplicated four times on its way "
             f"to Redis (`scan`, `put`, `tags_revision`, `encode_tags`): {r.largest_sort_ms:.1f} ms a "
             f"sort for {r.largest_tags:,} tags, {r.largest_scan_path_ms:.0f} ms for the whole path. The "
             "memory target holds with room to spare either way."
         )
     items.append(
-        f"{9 if codec else 8}. Smaller things seen on the way: `credentials_from_docker_config` "
+        f"{8 if codec else 7}. Smaller things seen on the way: `credentials_from_docker_config` "
         "(`registry/auth.py`) loads the docker config file on every scan, and would run a configured "
-        "docker credential helper on every scan; `RedisTokenCache.get` costs a Redis round trip on "
-        "every scan of an anonymous registry."
+        "docker credential helper on every scan; with a cluster configured, an object with "
+        "`spec.secretRef` or `spec.serviceAccountName` costs Kubernetes API GETs on every scan (the "
+        "Secret; the ServiceAccount and each of its pull Secrets), uncached, where Flux reads them "
+        "from its informer cache; "
+        "`RedisTokenCache.get` costs a Redis round trip on every scan of an anonymous registry."
     )
     return "\n".join(
         ["### What should change in gitops_tasks/ (from the numbers above)\n", "\n".join(items) + "\n"]

@@ -6,9 +6,11 @@ Changes, named in ``GT_BENCH_REGISTRY_WHATIF`` (comma-separated):
 - ``policy_index``: finding a repository's ImagePolicies costs one Redis read instead of an HSCAN
   of the whole catalog (stands in for an index ``repository → policies`` kept by ``Catalog.apply``;
   the benchmark declares no ImagePolicy, so the lookup finds none either way).
-- ``no_renew_thread``: no renewal thread per run lock (stands in for one shared renewer thread per
-  process; scans here end far within the lock TTL).
-- ``no_events``: no Celery task events (``worker_send_task_events`` off).
+- ``no_renew_thread``: run locks are not kept alive at all (scans here end far within the lock
+  TTL). Since 6beec88 the worker has one renewer thread per process instead of one per run, so
+  this now measures only the registration with that renewer.
+- ``no_events``: no Celery task events (``worker_send_task_events`` and the sent event off, no
+  ``-E``); the same as ``GITOPS_TASKS_TASK_EVENTS=false`` since e5cac9b.
 - ``record_grants``: changes nothing; appends the Redis time of every token the rate limiter grants
   to the list ``<bucket key>:bench-grants``, so the limit can be checked where it is enforced as
   well as where requests arrive (one RPUSH per granted token, between the grant and the request).
