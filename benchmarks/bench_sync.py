@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import json
 import os
-import pickle
 import re
 import resource
 import select
@@ -695,9 +694,13 @@ def measure(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run everything; returns the figures :func:`render` formats."""
+    # Import the kubernetes client and the sync before timing, as a running worker has them.
     import gitops_tasks.sync.reconcile
     import gitops_tasks.tasks.sync  # noqa: F401
 
+    if profile and py_spy() is None:
+        log("py-spy is not installed (pip install py-spy): skipping the profile")
+        profile = False
     started = time.monotonic()
     base = Path(tempfile.mkdtemp(prefix="gitops-tasks-bench-sync-"))
     base_tree, changed_tree = single_tree(apps), single_tree(apps, changed=True)
@@ -862,7 +865,12 @@ def render(figures: dict[str, Any], *, command: str) -> Section:
             rows,
         ),
         "The emulator process peaked at "
-        f"{median(figures.get('emulator_peak_rss_mib') or [0]):.0f} MiB RSS over a repetition.",
+        f"{median(figures.get('emulator_peak_rss_mib') or [0]):.0f} MiB RSS over a repetition."
+        + (
+            ""
+            if figures.get("peak_rss_resettable", True)
+            else " (`/proc/self/clear_refs` was not writable: each peak is the process's peak so far.)"
+        ),
         "",
         "**How disturbed the machine was.** Other work shares these 2 cores (other benchmarks and "
         "test suites). Run-queue waits come from `/proc/.../schedstat`: time the syncing thread, or "
@@ -901,7 +909,9 @@ def render(figures: dict[str, Any], *, command: str) -> Section:
         "the emulator's handler time per request (routing, store, merge; not HTTP parsing):",
         "",
     ]
-    kinds = sorted({k for p in reps[0] for k in p.requests}, key=lambda k: -reps[0][0].requests.get(k, 0))
+    kinds = sorted(
+        {k for p in reps[0] for k in p.requests}, key=lambda k: (-reps[0][0].requests.get(k, 0), k)
+    )
     rows = []
     for name, phases in zip(PHASES, by_phase, strict=True):
         p = phases[0]
@@ -969,7 +979,7 @@ def _render_profile(figures: dict[str, Any]) -> list[str]:
         return []
     buckets = sorted(
         {b for _, by in profile.values() for b in by},
-        key=lambda b: -sum(by.get(b, 0) / total for total, by in profile.values() if total),
+        key=lambda b: (-round(sum(by.get(b, 0) / total for total, by in profile.values() if total), 6), b),
     )
     rows = [["samples", *[f"{profile[n][0]:.0f}" if n in profile else "—" for n in PHASES]]]
     for bucket in buckets:
@@ -1015,7 +1025,8 @@ def _render_multi(figures: dict[str, Any]) -> list[str]:
     return [
         f"**{n} Kustomizations × {multi['each']} objects** (each a Namespace with Deployments, "
         "Services, ConfigMaps and a ServiceAccount, all from the same repository; reconciled one "
-        "after the other by one thread; one run). Every sync checks out the whole repository "
+        "after the other by one thread; one run, and git's time is not corrected for other work on "
+        "the machine, which inflates it most). Every sync checks out the whole repository "
         f"({n * multi['each']:,} files) to read the {multi['each']} under its path: "
         f"{first.steps['checkout'] / n:.2f} s per Kustomization here (git's own CPU "
         f"{first.git_cpu_s / n:.2f} s each), {100 * first.steps['checkout'] / first.wall_s:.0f} % "
@@ -1099,9 +1110,10 @@ def _flux_comparison(figures: dict[str, Any], by_phase: list[list[Phase]]) -> li
         "columns as orders of magnitude, not as a ranking.",
         "",
         "**Caveats.** The emulator does no admission, etcd writes or authorisation, and its "
-        "handler takes well under a millisecond; a real API server takes longer per request, and "
-        "this sync's time grows with the round trip because its requests are serial. The numbers "
-        "above also move with the other work on the machine (see the run-queue table).",
+        "handler takes under half a millisecond for a GET or an apply; a real API server takes "
+        "longer per request, and this sync's time grows with the round trip because its requests "
+        "are serial. The numbers above also move with the other work on the machine (see the "
+        "run-queue table).",
         "",
     ]
 
@@ -1134,29 +1146,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-write", action="store_true", help="print the section, leave BENCHMARKS.md alone"
     )
-    parser.add_argument("--save-figures", type=Path, help="also pickle the raw figures to this file")
-    parser.add_argument(
-        "--from-figures", type=Path, help="measure nothing: render the figures pickled by --save-figures"
-    )
     parser.add_argument("--serve-emulator", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_emulator:
         return serve_emulator(args.serve_emulator)
     exit_cleanly_on_signals()
     command = "python -m " + " ".join(["benchmarks.bench_sync", *(sys.argv[1:] if argv is None else argv)])
-    if args.from_figures:
-        figures = pickle.loads(args.from_figures.read_bytes())  # noqa: S301 (our own file)
-        command = figures["command"]
-    else:
-        figures = measure(
-            apps=args.apps,
-            repeats=args.repeats,
-            profile=not args.no_profile,
-            multi=None if args.no_multi else DEFAULT_MULTI,
-        )
-        figures.update(command=command, measured_at=datetime.now(UTC), code=machine.code_version())
-        if args.save_figures:
-            args.save_figures.write_bytes(pickle.dumps(figures))
+    figures = measure(
+        apps=args.apps,
+        repeats=args.repeats,
+        profile=not args.no_profile,
+        multi=None if args.no_multi else DEFAULT_MULTI,
+    )
+    figures.update(command=command, measured_at=datetime.now(UTC), code=machine.code_version())
     section = render(figures, command=command)
     if args.no_write:
         print(section.markdown)
@@ -1167,7 +1169,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run the imported module's main, so pickled figures name benchmarks.bench_sync's classes.
+    # Run the imported module's main, so its classes are benchmarks.bench_sync's, not __main__'s.
     from benchmarks.bench_sync import main as _main
 
     raise SystemExit(_main())
