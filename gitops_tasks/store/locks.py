@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
@@ -17,6 +18,8 @@ from types import TracebackType
 import redis
 
 from gitops_tasks.store.keys import Keys
+
+log = logging.getLogger(__name__)
 
 
 class EnqueueGuard:
@@ -140,7 +143,8 @@ class RunLock:
                 self.lost = True
                 _renewer.remove(self)
         except redis.RedisError:
-            pass  # try again next period; the TTL still covers two more
+            # Redis unreachable for a moment: the next period tries again (the TTL covers two more).
+            log.warning("could not renew lock %s; retrying next period", self.key)
 
     def release(self) -> None:
         self.stop_renewing()
