@@ -16,13 +16,11 @@ import base64
 import contextlib
 import getpass
 import hmac
-import http.server
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+
+from tests.httpserve import QuietHandler, QuietThreadingServer
 
 #: Where Debian's openssh-server puts the daemon.
 SSHD_PATH = "/usr/sbin/sshd"
@@ -320,22 +320,8 @@ def _read_chunked(rfile: Any) -> bytes:
         rfile.readline()
 
 
-class _GitHTTPHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _GitHTTPHandler(QuietHandler):
     server: _GitHTTPd
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
 
     def _authorized(self) -> bool:
         owner = self.server.owner
@@ -417,14 +403,8 @@ class _GitHTTPHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
-class _GitHTTPd(http.server.ThreadingHTTPServer):
-    daemon_threads = True
+class _GitHTTPd(QuietThreadingServer):
     owner: SmartHTTPServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients that hang up (a killed worker, a timed-out poll) are normal here, not errors."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 class SmartHTTPServer(_Server):

@@ -19,7 +19,6 @@ import contextlib
 import gzip
 import hashlib
 import hmac
-import http.server
 import io
 import json
 import os
@@ -28,7 +27,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import tarfile
 import threading
 import time
@@ -41,6 +39,8 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+
+from tests.httpserve import QuietHandler, QuietThreadingServer
 
 DOCKER_REGISTRY_BINARY = "/usr/bin/docker-registry"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -400,32 +400,12 @@ class SpecRegistry:
         return found is not None and found[0] > time.monotonic() and f"repository:{name}:" in found[1]
 
 
-class _SpecHTTPd(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
+class _SpecHTTPd(QuietThreadingServer):
     owner: SpecRegistry
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
-
-class _SpecHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _SpecHandler(QuietHandler):
     server: _SpecHTTPd
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
 
     def _serve(self) -> None:
         arrived = time.monotonic()
