@@ -64,10 +64,12 @@ def _record_grants() -> None:
 
     original = redis_bucket.RedisTokenBucket._apply
 
-    def _apply(self: Any, op: Any, host: str, *, now: float | None, block_s: float = 0.0) -> Any:
-        outcome = original(self, op, host, now=now, block_s=block_s)
-        if op == "take" and outcome.wait_s <= 0:
-            self.client.rpush(self.keys.rate_bucket(host) + GRANTS_SUFFIX, repr(outcome.now))
+    def _apply(self: Any, op: Any, host: str, *, now: float | None, **kwargs: Any) -> Any:
+        outcome = original(self, op, host, now=now, **kwargs)
+        if op in ("take", "reserve") and outcome.taken:
+            # The slot's time on Redis's clock: now for a free token, later for a reservation.
+            slot = outcome.now + outcome.wait_s
+            self.client.rpush(self.keys.rate_bucket(host) + GRANTS_SUFFIX, repr(slot))
         return outcome
 
     redis_bucket.RedisTokenBucket._apply = _apply  # type: ignore[method-assign]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
@@ -79,11 +80,25 @@ def make_app(settings: Settings | None = None, *, set_as_current: bool = True) -
     return celery_app
 
 
+#: Celery's loggers that write a line for every task received and every task succeeded. Above
+#: DEBUG they are set to WARNING: with thousands of polls a minute those lines are most of the log
+#: and a measurable share of a worker's CPU; Flower shows every task, and failures still log.
+PER_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
+
+
 @after_setup_logger.connect
 @after_setup_task_logger.connect
 def _redact_logs(logger: Any, **_: Any) -> None:
     for handler in logger.handlers:
         handler.addFilter(RedactingFilter())
+
+
+@after_setup_logger.connect
+def _quiet_per_task_lines(loglevel: Any = None, **_: Any) -> None:
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, str) else loglevel
+    if not isinstance(level, int) or level > logging.DEBUG:
+        for name in PER_TASK_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 app = make_app()

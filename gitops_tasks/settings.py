@@ -46,6 +46,9 @@ DEFAULT_WORKER_CONCURRENCY = 8
 #: Global registry rate limit per host, shared by every worker (Flux v1's defaults).
 DEFAULT_REGISTRY_RPS = 50.0
 DEFAULT_REGISTRY_BURST = 10
+#: Share of that rate left unused (one token of the burst is kept back too), so that requests which
+#: take a few ms longer than others to reach the registry still arrive within the limit.
+DEFAULT_REGISTRY_MARGIN = 0.02
 #: Queues a worker serves when none are named.
 ALL_QUEUES = ("git", "registry", "automation", "sync", "notify", "priority")
 
@@ -83,6 +86,7 @@ class Settings:
     redis_persist: bool = False
     registry_rps: float = DEFAULT_REGISTRY_RPS
     registry_burst: int = DEFAULT_REGISTRY_BURST
+    registry_margin: float = DEFAULT_REGISTRY_MARGIN
     #: Per-host overrides (settings file only): {"ghcr.io": {"rps": 20, "burst": 5}}.
     registry_hosts: dict[str, dict[str, float]] = field(default_factory=dict)
     #: Image globs to scan / to skip (Flux v1's --registry-include-image / --registry-exclude-image).
@@ -230,6 +234,7 @@ ENV_VARS: dict[str, str] = {
     "redis_persist": "GITOPS_TASKS_REDIS_PERSIST",
     "registry_rps": "GITOPS_TASKS_REGISTRY_RPS",
     "registry_burst": "GITOPS_TASKS_REGISTRY_BURST",
+    "registry_margin": "GITOPS_TASKS_REGISTRY_MARGIN",
     "registry_include_image": "GITOPS_TASKS_REGISTRY_INCLUDE_IMAGE",
     "registry_exclude_image": "GITOPS_TASKS_REGISTRY_EXCLUDE_IMAGE",
     "registry_disable_scanning": "GITOPS_TASKS_REGISTRY_DISABLE_SCANNING",

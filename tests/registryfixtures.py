@@ -109,11 +109,14 @@ class RegistryKit:
 
 @pytest.fixture
 def registry_kit(ctx: Context) -> Iterator[Callable[..., RegistryKit]]:
-    """``registry_kit(rps=…, burst=…)``: a fresh client and stores on the test's own Redis database."""
+    """``registry_kit(rps=…, burst=…)``: a fresh client and stores on the test's own Redis database.
+
+    The limiter plans at exactly ``rps``/``burst`` (no margin) unless ``margin`` is given, so tests
+    can assert exact rates."""
     binaries: list[redis.Redis] = []
 
-    def make(*, rps: float = 1000.0, burst: int = 100, **transport: Any) -> RegistryKit:
-        limiter = RedisTokenBucket(ctx.client, ctx.keys, rps=rps, burst=burst)
+    def make(*, rps: float = 1000.0, burst: int = 100, margin: float = 0.0, **transport: Any) -> RegistryKit:
+        limiter = RedisTokenBucket(ctx.client, ctx.keys, rps=rps, burst=burst, margin=margin)
         tokens = RedisTokenCache(ctx.client, ctx.keys)
         binary = redis.Redis.from_url(ctx.settings.effective_redis_url())
         binaries.append(binary)

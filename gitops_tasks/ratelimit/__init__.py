@@ -12,11 +12,11 @@ network I/O to Redis, one ``EVALSHA`` per operation; ``MemoryTokenBucket`` is th
 
 from gitops_tasks.ratelimit.base import (
     DEFAULT_FLOOR_RPS,
+    DEFAULT_MARGIN,
     DEFAULT_MAX_RETRY_AFTER_S,
     DEFAULT_RECOVERY_QUIET_S,
     DEFAULT_RECOVERY_STEP,
     DEFAULT_THROTTLE_BACKOFF_S,
-    DEFAULT_WAIT_JITTER,
     BucketState,
     RateLimited,
     TokenBucket,
@@ -26,11 +26,11 @@ from gitops_tasks.ratelimit.redis_bucket import RedisTokenBucket
 
 __all__ = [
     "DEFAULT_FLOOR_RPS",
+    "DEFAULT_MARGIN",
     "DEFAULT_MAX_RETRY_AFTER_S",
     "DEFAULT_RECOVERY_QUIET_S",
     "DEFAULT_RECOVERY_STEP",
     "DEFAULT_THROTTLE_BACKOFF_S",
-    "DEFAULT_WAIT_JITTER",
     "BucketState",
     "MemoryTokenBucket",
     "RateLimited",

@@ -8,12 +8,24 @@ spelled out once in prose here and implemented twice: in Lua (``lua.py``) and in
 Rules, per registry host:
 
 - The bucket holds at most ``burst`` tokens and refills at the host's *current rate*; a request
-  takes one token. An empty bucket answers the time until the next token (and takes nothing).
+  takes one token. A request that finds the bucket empty may *reserve* the next free slot instead
+  (GCRA): the bucket goes into debt by one token, the caller learns when its slot comes and sleeps
+  until then, and the next caller gets the slot after that. Waiters are served in order, with one
+  round trip each, and the traffic admitted is the same as a plain bucket's: at most
+  ``burst + rate × w`` requests in any window of ``w`` seconds. A reservation is refused (nothing
+  taken) when its slot is further away than the caller may wait.
+- The bucket plans with a safety margin (``margin``, default 2%): it spends at most
+  ``(1 - margin)`` of the rate and keeps one token of the burst back (when the burst is 2 or more).
+  The limit is kept where slots are handed out; a request reaches the registry a few ms after its
+  slot, and those delays vary, which can bunch arrivals. The margin absorbs that, so the registry
+  itself sees no more than the configured ``burst + rps × w``.
 - A 429 (:meth:`TokenBucket.throttled`) halves the current rate, never below ``floor_rps``, and blocks
   everyone until ``now + Retry-After`` (``DEFAULT_THROTTLE_BACKOFF_S`` without the header). At the end
   of the block the bucket holds one token: one request may go at once, the rest follow at the
-  reduced rate. A 429 that arrives while the host is still blocked extends the block but does not
-  halve again: it answers a request sent before the first 429, so it is the same signal.
+  reduced rate. Slots reserved before the 429 are void: a caller that wakes for its slot and finds
+  the host throttled since it reserved asks again (:meth:`TokenBucket.acquire`). A 429 that
+  arrives while the host is still blocked extends the block but does not halve again: it answers
+  a request sent before the first 429, so it is the same signal.
 - Recovery is additive (AIMD, as TCP): for every full ``recovery_quiet_s`` since the block ended, the
   rate regains ``recovery_step`` of the configured rate (default 10%), up to the configured rate.
   It is computed lazily from the stored rate and block end; nothing runs in the background.
@@ -21,7 +33,6 @@ Rules, per registry host:
 
 from __future__ import annotations
 
-import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -38,11 +49,11 @@ DEFAULT_RECOVERY_STEP = 0.1
 DEFAULT_THROTTLE_BACKOFF_S = 10.0
 #: Upper bound on an honoured Retry-After, so a bogus header cannot stall a host for days.
 DEFAULT_MAX_RETRY_AFTER_S = 3600.0
-#: Relative jitter added to each sleep in :meth:`TokenBucket.acquire` (0.1 = up to +10%), so
-#: workers waiting for the same token do not all wake at the same instant.
-DEFAULT_WAIT_JITTER = 0.1
+#: Fraction of the configured rate the bucket leaves unused (see the module docstring); with a
+#: margin above 0 one token of a burst of 2 or more is also kept back.
+DEFAULT_MARGIN = 0.02
 
-Op = Literal["take", "peek", "throttle"]
+Op = Literal["take", "reserve", "peek", "throttle"]
 
 
 class RateLimited(Exception):
@@ -79,11 +90,13 @@ class BucketState(TypedDict):
 class Outcome:
     """What one atomic operation on a bucket saw and did.
 
-    ``wait_s``: for ``take``, 0 when a token was taken, else the time until one is available; for
-    ``peek`` the same without taking; for ``throttle`` the length of the block from ``now``.
+    ``wait_s``: for ``take`` and ``peek``, 0 when a token is available now, else the time until one
+    is; for ``reserve`` the time until the slot (taken or refused: see ``taken``); for ``throttle``
+    the length of the block from ``now``. ``tokens`` is negative while slots are reserved ahead.
     """
 
     wait_s: float
+    taken: bool
     rate: float
     tokens: float
     blocked_until: float
@@ -110,7 +123,7 @@ class BucketOptions(TypedDict, total=False):
     recovery_step: float
     throttle_backoff_s: float
     max_retry_after_s: float
-    jitter: float
+    margin: float
     sleep: Callable[[float], None]
 
 
@@ -133,7 +146,7 @@ class TokenBucket(ABC):
         recovery_step: float = DEFAULT_RECOVERY_STEP,
         throttle_backoff_s: float = DEFAULT_THROTTLE_BACKOFF_S,
         max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S,
-        jitter: float = DEFAULT_WAIT_JITTER,
+        margin: float = DEFAULT_MARGIN,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.default_limits = _limits("registry", rps, burst)
@@ -148,14 +161,16 @@ class TokenBucket(ABC):
         ):
             if not value > 0:
                 raise ValueError(f"rate limiter {name}={value!r}: expected a positive number")
-        if throttle_backoff_s < 0 or max_retry_after_s < 0 or jitter < 0:
-            raise ValueError("rate limiter throttle_backoff_s, max_retry_after_s and jitter must be >= 0")
+        if throttle_backoff_s < 0 or max_retry_after_s < 0:
+            raise ValueError("rate limiter throttle_backoff_s and max_retry_after_s must be >= 0")
+        if not 0 <= margin < 0.5:
+            raise ValueError(f"rate limiter margin={margin!r}: expected a fraction from 0 to 0.5")
         self.floor_rps = floor_rps
         self.recovery_quiet_s = recovery_quiet_s
         self.recovery_step = recovery_step
         self.throttle_backoff_s = throttle_backoff_s
         self.max_retry_after_s = max_retry_after_s
-        self.jitter = jitter
+        self.margin = margin
         self._sleep = sleep
 
     def configured(self, host: str) -> tuple[float, int]:
@@ -163,30 +178,45 @@ class TokenBucket(ABC):
         limits = self.host_limits.get(host, self.default_limits)
         return limits.rps, limits.burst
 
+    def planned(self, host: str) -> tuple[float, int]:
+        """The ``(rate, burst)`` the bucket hands out for ``host``: the configured ones less the margin."""
+        rps, burst = self.configured(host)
+        if self.margin <= 0:
+            return rps, burst
+        return rps * (1.0 - self.margin), burst - 1 if burst >= 2 else burst
+
     def try_acquire(self, host: str, *, now: float | None = None) -> float:
-        """Take one token for ``host``: 0.0 if taken, else the seconds until one is available.
+        """Take one token for ``host`` if one is there now: 0.0 if taken, else the seconds until one is.
 
         Nothing is taken when the answer is positive (also while the host is blocked after a 429).
         ``now`` is for tests only (the backend's clock otherwise).
         """
         return self._apply("take", host, now=now).wait_s
 
-    def acquire(self, host: str, *, max_wait_s: float) -> float:
-        """Take one token for ``host``, sleeping while the total wait stays within ``max_wait_s``.
+    def reserve(self, host: str, *, max_wait_s: float, now: float | None = None) -> Outcome:
+        """Reserve the next slot for ``host`` if it comes within ``max_wait_s``; see :class:`Outcome`."""
+        return self._apply("reserve", host, now=now, max_wait_s=max(0.0, max_wait_s))
 
-        Returns the seconds slept. Raises :class:`RateLimited` (carrying the required wait) as soon
-        as the wait would exceed ``max_wait_s``; nothing is taken then.
+    def acquire(self, host: str, *, max_wait_s: float) -> float:
+        """Take a slot for ``host`` and sleep until it comes, if that is within ``max_wait_s``.
+
+        One round trip when a token is free; a caller that has to wait reserves its slot (first come,
+        first served), sleeps once, and then checks that no 429 voided the reservation meanwhile (if
+        one did, it reserves again within what is left of ``max_wait_s``). Returns the seconds slept.
+        Raises :class:`RateLimited` (carrying the required wait) when the slot is further away than
+        allowed; nothing is taken then.
         """
-        waited = 0.0
+        slept = 0.0
         while True:
-            wait_s = self.try_acquire(host)
-            if wait_s <= 0:
-                return waited
-            if waited + wait_s > max_wait_s:
-                raise RateLimited(host, wait_s)
-            pause = wait_s + random.uniform(0, self.jitter * wait_s)
-            self._sleep(pause)
-            waited += pause
+            seen = self.reserve(host, max_wait_s=max_wait_s - slept)
+            if not seen.taken:
+                raise RateLimited(host, seen.wait_s)
+            if seen.wait_s <= 0:
+                return slept
+            self._sleep(seen.wait_s)
+            slept += seen.wait_s
+            if self._throttled_at(host) == seen.throttled_at:
+                return slept
 
     def throttled(self, host: str, *, retry_after_s: float | None, now: float | None = None) -> None:
         """Record a 429 / TOOMANYREQUESTS from ``host``, for every worker at once.
@@ -215,8 +245,14 @@ class TokenBucket(ABC):
         )
 
     @abstractmethod
-    def _apply(self, op: Op, host: str, *, now: float | None, block_s: float = 0.0) -> Outcome:
+    def _apply(
+        self, op: Op, host: str, *, now: float | None, block_s: float = 0.0, max_wait_s: float = 0.0
+    ) -> Outcome:
         """Run ``op`` atomically on ``host``'s bucket following the module's rules."""
+
+    @abstractmethod
+    def _throttled_at(self, host: str) -> float | None:
+        """When ``host`` was last throttled (as :attr:`Outcome.throttled_at`), read cheaply."""
 
 
 def _limits(what: str, rps: float, burst: float) -> HostLimits:

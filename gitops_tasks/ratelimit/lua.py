@@ -11,17 +11,18 @@ The rules it implements are described in :mod:`gitops_tasks.ratelimit.base`; ``m
 from __future__ import annotations
 
 BUCKET_SCRIPT = """
--- KEYS[1]  the host's bucket, a hash: tokens, ts (time of the last refill), rate (right after the
+-- KEYS[1]  the host's bucket, a hash: tokens (negative while slots are reserved ahead), ts (the
+--          time the tokens are counted at; in the future during a block), rate (right after the
 --          last throttle), throttled_at, blocked_until (seconds)
--- ARGV[1]  operation: "take" a token if one is available, "peek" (writes nothing) or "throttle"
--- ARGV[2]  configured rate (tokens per second)   ARGV[3] burst (capacity, >= 1)
+-- ARGV[1]  operation: "take" a token available now, "reserve" the next slot, "peek" (writes
+--          nothing) or "throttle"
+-- ARGV[2]  planned rate (tokens per second)      ARGV[3] planned burst (capacity, >= 1)
 -- ARGV[4]  floor of a throttled rate             ARGV[5] recovery quiet period (s, > 0)
--- ARGV[6]  recovery step: fraction of the configured rate regained per quiet period (> 0)
--- ARGV[7]  "throttle" only: seconds nobody may send (the Retry-After)
+-- ARGV[6]  recovery step: fraction of the planned rate regained per quiet period (> 0)
+-- ARGV[7]  "throttle": seconds nobody may send (the Retry-After); "reserve": the longest wait
 -- ARGV[8]  now in seconds, or "" for Redis's TIME (tests pass their own clock)
--- Returns  {wait_s, rate, tokens, blocked_until, throttled_at or "", now} as strings. For "take",
---          wait_s "0" means a token was taken, else the seconds until one is available (none taken);
---          "peek" answers the same without taking; "throttle" answers the length of the block.
+-- Returns  {wait_s, taken, rate, tokens, blocked_until, throttled_at or "", now} as strings: the
+--          seconds until the caller's (or the next) slot, and "1" when a token or slot was taken.
 local function num(x) return string.format('%.17g', x) end
 local now
 if ARGV[8] == '' then
@@ -41,12 +42,11 @@ if base then
   rate = math.min(cfg, base + math.floor(math.max(0, now - blocked) / quiet) * step * cfg)
 end
 if now > ts then
-  tokens = tokens + (now - ts) * rate
+  tokens = math.min(tokens + (now - ts) * rate, burst)
   ts = now
 end
-tokens = math.min(tokens, burst)
 
-local wait, write = 0, false
+local wait, taken, write = 0, 0, false
 if op == 'throttle' then
   if now >= blocked then
     base = math.max(floor, rate / 2)
@@ -56,14 +56,18 @@ if op == 'throttle' then
   blocked = math.max(blocked, now + tonumber(ARGV[7]))
   tokens, ts = 1, blocked
   wait, write = blocked - now, true
-elseif now < blocked then
-  wait = blocked - now
-elseif (1 - tokens) / rate < 1e-6 then
-  if op == 'take' then
-    tokens, write = math.max(0, tokens - 1), true
-  end
 else
-  wait = (1 - tokens) / rate
+  -- The next slot: ts (now, or the end of a block) once the bucket holds a whole token.
+  wait = ts - now
+  if (1 - tokens) / rate >= 1e-6 then
+    wait = wait + (1 - tokens) / rate
+  end
+  if wait < 1e-6 then wait = 0 end
+  local allowed = 0
+  if op == 'reserve' then allowed = tonumber(ARGV[7]) end
+  if op ~= 'peek' and wait <= allowed then
+    tokens, taken, write = tokens - 1, 1, true
+  end
 end
 
 if write then
@@ -82,5 +86,5 @@ if write then
 end
 local thr = ''
 if throttled_at then thr = num(throttled_at) end
-return {num(wait), num(rate), num(tokens), num(blocked), thr, num(now)}
+return {num(wait), tostring(taken), num(rate), num(tokens), num(blocked), thr, num(now)}
 """

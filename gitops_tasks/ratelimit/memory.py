@@ -45,8 +45,10 @@ class MemoryTokenBucket(TokenBucket):
         self._lock = threading.Lock()
         self._buckets: dict[str, _Bucket] = {}
 
-    def _apply(self, op: Op, host: str, *, now: float | None, block_s: float = 0.0) -> Outcome:
-        cfg, burst = self.configured(host)
+    def _apply(
+        self, op: Op, host: str, *, now: float | None, block_s: float = 0.0, max_wait_s: float = 0.0
+    ) -> Outcome:
+        cfg, burst = self.planned(host)
         floor, quiet, step = min(self.floor_rps, cfg), self.recovery_quiet_s, self.recovery_step
         with self._lock:
             now = self._clock() if now is None else now
@@ -57,25 +59,31 @@ class MemoryTokenBucket(TokenBucket):
                 periods = math.floor(max(0.0, now - b.blocked_until) / quiet)
                 rate = min(cfg, b.base + periods * step * cfg)
             if now > b.ts:
-                b.tokens += (now - b.ts) * rate
+                b.tokens = min(b.tokens + (now - b.ts) * rate, burst)
                 b.ts = now
-            b.tokens = min(b.tokens, burst)
 
-            wait, write = 0.0, False
+            wait, taken = 0.0, False
             if op == "throttle":
                 if now >= b.blocked_until:
                     b.base = rate = max(floor, rate / 2)
                     b.throttled_at = now
                 b.blocked_until = max(b.blocked_until, now + block_s)
                 b.tokens, b.ts = 1.0, b.blocked_until
-                wait, write = b.blocked_until - now, True
-            elif now < b.blocked_until:
                 wait = b.blocked_until - now
-            elif (1 - b.tokens) / rate < 1e-6:
-                if op == "take":
-                    b.tokens, write = max(0.0, b.tokens - 1), True
-            else:
-                wait = (1 - b.tokens) / rate
-            if write:
                 self._buckets[host] = b
-            return Outcome(wait, rate, b.tokens, b.blocked_until, b.throttled_at, now)
+            else:
+                wait = b.ts - now
+                if (1 - b.tokens) / rate >= 1e-6:
+                    wait += (1 - b.tokens) / rate
+                if wait < 1e-6:
+                    wait = 0.0
+                allowed = max_wait_s if op == "reserve" else 0.0
+                if op != "peek" and wait <= allowed:
+                    b.tokens, taken = b.tokens - 1, True
+                    self._buckets[host] = b
+            return Outcome(wait, taken, rate, b.tokens, b.blocked_until, b.throttled_at, now)
+
+    def _throttled_at(self, host: str) -> float | None:
+        with self._lock:
+            saved = self._buckets.get(host)
+            return None if saved is None else saved.throttled_at

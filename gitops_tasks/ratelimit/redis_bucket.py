@@ -42,19 +42,27 @@ class RedisTokenBucket(TokenBucket):
         self.keys = keys
         self._script = client.register_script(BUCKET_SCRIPT)
 
-    def _apply(self, op: Op, host: str, *, now: float | None, block_s: float = 0.0) -> Outcome:
-        rps, burst = self.configured(host)
+    def _apply(
+        self, op: Op, host: str, *, now: float | None, block_s: float = 0.0, max_wait_s: float = 0.0
+    ) -> Outcome:
+        rps, burst = self.planned(host)
         clock = "" if now is None else repr(float(now))
-        limits = [rps, burst, self.floor_rps, self.recovery_quiet_s, self.recovery_step, block_s]
+        extra = block_s if op == "throttle" else max_wait_s
+        limits = [rps, burst, self.floor_rps, self.recovery_quiet_s, self.recovery_step, extra]
         args: list[str | float] = [op, *limits, clock]
-        wait, rate, tokens, blocked, throttled_at, seen = self._script(
+        wait, taken, rate, tokens, blocked, throttled_at, seen = self._script(
             keys=[self.keys.rate_bucket(host)], args=args
         )
         return Outcome(
             wait_s=float(wait),
+            taken=int(taken) == 1,
             rate=float(rate),
             tokens=float(tokens),
             blocked_until=float(blocked),
             throttled_at=float(throttled_at) if throttled_at else None,
             now=float(seen),
         )
+
+    def _throttled_at(self, host: str) -> float | None:
+        raw = self.client.hget(self.keys.rate_bucket(host), "throttled_at")
+        return float(raw) if raw else None

@@ -121,7 +121,17 @@ def _reconcile_locked(
     if outcome.changed and outcome.ready:
         for dependent in dependents_of(ref, ctx.catalog.iter_kinds(DEPENDENT_KINDS)):
             enqueue_dependent(dependent)
-    log.info("%s: %s %s: %s", ref, outcome.result, outcome.reason, outcome.message)
+    # A run that changed nothing and stays Ready is DEBUG: at thousands of polls a minute the INFO
+    # log keeps what a person wants to read (new revisions, failures, recoveries).
+    quiet = outcome.ready and not outcome.changed and (condition(prev, "Ready") or {}).get("status") == "True"
+    log.log(
+        logging.DEBUG if quiet else logging.INFO,
+        "%s: %s %s: %s",
+        ref,
+        outcome.result,
+        outcome.reason,
+        outcome.message,
+    )
     summary = {
         "result": outcome.result,
         "reason": outcome.reason,

@@ -96,13 +96,14 @@ def test_rate_limit_holds_across_worker_processes(cli, ctx, procs, tmp_path: Pat
         time.sleep(3)
         times = [r.at for r in registry.requests_to("registry")]
 
-    # And no window of any length saw more than burst + rps·w (+1) requests at the registry
+    # And no window of any length saw more than burst + rps·w requests at the registry itself (the
+    # limiter's default margin absorbs the varying delay between a slot and the request's arrival)
     assert len(times) >= 90
     span = max(times) - min(times)
     windows = {w: max_in_window(times, w) for w in (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)}
     print(f"\n{len(times)} registry requests in {span:.1f}s; most per window: {windows}")
     for window_s, seen in windows.items():
-        assert seen <= burst + rps * window_s + 1, (window_s, seen)
-    assert len(times) <= burst + rps * span + 1
+        assert seen <= burst + rps * window_s, (window_s, seen)
+    assert len(times) <= burst + rps * span
     # The limit was the bottleneck: the registry saw most of what the limit allows
     assert len(times) >= 0.6 * rps * span, (len(times), span)

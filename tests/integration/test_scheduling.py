@@ -30,7 +30,12 @@ def revision(ctx, name: str) -> str:
 
 
 def runs_in_log(proc, name: str) -> int:
+    """Runs of ``name`` a worker logged: all of them at DEBUG (see ``DEBUG``), changes at INFO."""
     return proc.log().count(f"GitRepository default/{name}: success")
+
+
+#: Workers whose every run is logged (at INFO an unchanged run is not), for ``runs_in_log``.
+DEBUG = {"GITOPS_TASKS_LOG_LEVEL": "DEBUG"}
 
 
 @pytest.fixture
@@ -64,7 +69,7 @@ def test_schedule_changes_take_effect_without_restart(cli, ctx, procs, remotes, 
     objects = tmp_path / "objects.yaml"
     objects.write_text(git_repository("fast", repo.url, interval="1s"))
     cli("apply", "-f", str(objects))
-    worker = procs("worker", "-c", "2")
+    worker = procs("worker", "-c", "2", env=DEBUG)
     procs("beat")
     wait_for(lambda: runs_in_log(worker, "fast") >= 3, what="three polls at a 1s interval")
 
@@ -98,6 +103,30 @@ def test_schedule_changes_take_effect_without_restart(cli, ctx, procs, remotes, 
     time.sleep(3)
     assert runs_in_log(worker, "added") == deleted_runs
     assert status(ctx, "added") == {}
+
+
+def test_worker_logs_changes_and_failures_but_not_unchanged_runs(
+    cli, ctx, procs, remotes, tmp_path: Path
+) -> None:
+    # Given a repository polled every second by a worker at the default log level (INFO)
+    repo = remotes.new_repo("quiet", {"a.yaml": "a: 1\n"})
+    (tmp_path / "repo.yaml").write_text(git_repository("quiet", repo.url, interval="1s"))
+    cli("apply", "-f", str(tmp_path / "repo.yaml"))
+    worker = procs("worker", "-c", "2")
+    procs("beat")
+    wait_for(lambda: revision(ctx, "quiet") == f"main@sha1:{repo.head}", what="first poll")
+    time.sleep(3)  # a few more polls that find nothing new
+
+    # Then the first revision is logged once; unchanged polls and Celery's per-task lines are not
+    log = worker.log()
+    assert runs_in_log(worker, "quiet") == 1, log
+    assert "succeeded in" not in log and "Task gitops.git.poll" not in log, log
+
+    # When a commit lands, the new revision is logged
+    new_head = repo.commit({"a.yaml": "a: 2\n"})
+    wait_for(lambda: revision(ctx, "quiet") == f"main@sha1:{new_head}", what="new revision")
+    wait_for(lambda: runs_in_log(worker, "quiet") == 2, what="second INFO line")
+    assert new_head[:12] in worker.log()
 
 
 def test_backlog_never_queues_more_than_one_task_per_object(cli, ctx, procs, remotes, tmp_path: Path) -> None:

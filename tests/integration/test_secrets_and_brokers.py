@@ -63,8 +63,10 @@ def test_credentials_never_appear_in_logs_flower_events_status_or_broker(
         (tmp_path / "objects.yaml").write_text("---\n".join(docs))
         assert cli("apply", "-f", str(tmp_path / "objects.yaml")).returncode == 0
         flower_port = free_port()
-        worker = procs("worker", "-c", "4")
-        beat = procs("beat")
+        # DEBUG: every line a worker can write is swept, Celery's per-task lines with their arguments too
+        debug = {"GITOPS_TASKS_LOG_LEVEL": "DEBUG"}
+        worker = procs("worker", "-c", "4", env=debug)
+        beat = procs("beat", env=debug)
         flower = procs("flower", "--port", str(flower_port), env={"FLOWER_UNAUTHENTICATED_API": "true"})
 
         # When they have been polled a few times, and reconciled by hand

@@ -40,7 +40,7 @@ class Backend:
 @pytest.fixture(params=["redis", "memory"])
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == "memory":
-        yield Backend("memory", lambda **kw: MemoryTokenBucket(**kw), lambda bucket: bucket)
+        yield Backend("memory", lambda **kw: MemoryTokenBucket(**{"margin": 0, **kw}), lambda bucket: bucket)
         return
     ctx: Context = request.getfixturevalue("ctx")
     url = ctx.settings.effective_redis_url()
@@ -58,9 +58,13 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
             floor_rps=bucket.floor_rps,
             recovery_quiet_s=bucket.recovery_quiet_s,
             recovery_step=bucket.recovery_step,
+            margin=bucket.margin,
         )
 
-    yield Backend("redis", lambda **kw: RedisTokenBucket(ctx.client, ctx.keys, **kw), peer, clients)
+    def make(**kw: Any) -> TokenBucket:
+        return RedisTokenBucket(ctx.client, ctx.keys, **{"margin": 0, **kw})
+
+    yield Backend("redis", make, peer, clients)
     for client in clients:
         client.close()
 
@@ -99,23 +103,23 @@ def test_burst_then_steady_rate_on_the_real_clock(backend: Backend) -> None:
     assert granted >= 0.8 * (5 + 20 * 1.0)
 
 
-def test_acquire_sleeps_the_returned_wait_then_takes_the_token(backend: Backend) -> None:
+def test_acquire_sleeps_once_until_its_reserved_slot(backend: Backend) -> None:
     sleeps: list[float] = []
 
     def sleep(seconds: float) -> None:
         sleeps.append(seconds)
         time.sleep(seconds)
 
-    bucket = backend.make(rps=4, burst=1, jitter=0.1, sleep=sleep)
+    bucket = backend.make(rps=4, burst=1, sleep=sleep)
     assert bucket.acquire("ghcr.io", max_wait_s=1) == 0
     start = time.monotonic()
     waited = bucket.acquire("ghcr.io", max_wait_s=1)
-    # One sleep of the required wait (at most 1/4 s) plus at most 10% jitter, not a polling loop
+    # One sleep of the time to the slot (at most 1/4 s), not a polling loop
     assert len(sleeps) == 1
     assert waited == sleeps[0]
-    assert 0 < waited <= 0.25 * 1.1
+    assert 0 < waited <= 0.25
     assert time.monotonic() - start >= waited
-    assert bucket.try_acquire("ghcr.io") > 0, "the token was taken"
+    assert bucket.try_acquire("ghcr.io") > 0, "the slot was used"
 
 
 def test_acquire_raises_rate_limited_instead_of_waiting_longer_than_allowed(backend: Backend) -> None:
@@ -128,14 +132,73 @@ def test_acquire_raises_rate_limited_instead_of_waiting_longer_than_allowed(back
     assert raised.value.host == "ghcr.io"
     assert 5 < raised.value.retry_after_s <= 10
     assert "registry host ghcr.io: rate limited" in str(raised.value)
+    assert bucket.state("ghcr.io")["tokens"] > -1, "a refused reservation takes nothing"
 
 
 def test_acquire_with_a_fake_sleep_counts_the_seconds_waited() -> None:
     clock = [T0]
     bucket = MemoryTokenBucket(
-        rps=4, burst=1, jitter=0, clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s)
+        rps=4, burst=1, margin=0, clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s)
     )
     assert [bucket.acquire("quay.io", max_wait_s=1) for _ in range(3)] == [0, 0.25, 0.25]
+
+
+def test_reservations_hand_out_consecutive_slots_first_come_first_served(backend: Backend) -> None:
+    bucket = backend.make(rps=10, burst=2)
+    seen = [bucket.reserve("ghcr.io", max_wait_s=1, now=T0) for _ in range(5)]
+    assert [s.taken for s in seen] == [True] * 5
+    assert [s.wait_s for s in seen] == [0, 0, approx(0.1), approx(0.2), approx(0.3)]
+    assert seen[-1].tokens == approx(-3), "three slots reserved ahead"
+    # A reservation too far away is refused and takes nothing; the queue is unchanged
+    refused = bucket.reserve("ghcr.io", max_wait_s=0.35, now=T0)
+    assert not refused.taken and refused.wait_s == approx(0.4)
+    assert bucket.reserve("ghcr.io", max_wait_s=1, now=T0 + 0.1).wait_s == approx(0.3)
+    # A plain take never reserves
+    assert bucket.try_acquire("ghcr.io", now=T0 + 0.1) == approx(0.4)
+
+
+def test_reserved_slots_admit_no_more_than_burst_plus_rate_per_window(backend: Backend) -> None:
+    bucket = backend.make(rps=20, burst=5)
+    rng = random.Random(3)
+    now, slots = T0, []
+    for _ in range(400):
+        now += rng.choice([0, 0, 0.001, 0.01, 0.05])
+        seen = bucket.reserve("ghcr.io", max_wait_s=0.5, now=now)
+        if seen.taken:
+            slots.append(now + seen.wait_s)
+    slots.sort()
+    for w in (0.05, 0.1, 0.5, 1, 3):
+        most = max(sum(1 for t in slots[i:] if t <= start + w + 1e-9) for i, start in enumerate(slots))
+        assert most <= 5 + 20 * w + 1e-6, f"window {w}s: {most} slots"
+
+
+def test_a_429_voids_slots_reserved_before_it(backend: Backend) -> None:
+    bucket = backend.make(rps=20, burst=1)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 1:  # while the first waiter sleeps, another worker hits a 429
+            other.throttled("ghcr.io", retry_after_s=0.3)
+        time.sleep(seconds)
+
+    bucket = backend.make(rps=20, burst=1, sleep=sleep)
+    other = backend.peer(bucket)
+    assert bucket.acquire("ghcr.io", max_wait_s=2) == 0
+    start = time.monotonic()
+    bucket.acquire("ghcr.io", max_wait_s=2)
+    assert len(slept) == 2, "woke for a void slot, reserved again, slept until after the block"
+    assert time.monotonic() - start >= 0.3 - 0.01
+
+
+def test_margin_plans_below_the_configured_rate_and_burst(backend: Backend) -> None:
+    bucket = backend.make(rps=50, burst=10, margin=0.02)
+    assert bucket.planned("ghcr.io") == (approx(49.0), 9)
+    assert grants_over(bucket, "ghcr.io", start=T0, seconds=10, step_s=0.001) == 9 + 490
+    assert bucket.state("ghcr.io", now=T0)["configured_rps"] == 50, "status shows what was configured"
+    assert backend.make(rps=5, burst=1, margin=0.1).planned("quay.io") == (approx(4.5), 1)
+    with pytest.raises(ValueError, match="margin"):
+        backend.make(rps=5, burst=1, margin=0.7)
 
 
 def test_throttle_halves_the_rate_but_not_below_the_floor(backend: Backend) -> None:
@@ -257,8 +320,21 @@ def test_each_try_acquire_is_a_single_evalsha(ctx: Context) -> None:
     assert not {"cmdstat_eval", "cmdstat_script|load", "cmdstat_hget", "cmdstat_hgetall"} & set(stats)
 
 
+def test_a_waiting_acquire_costs_one_evalsha_and_one_hget(ctx: Context) -> None:
+    bucket = RedisTokenBucket(ctx.client, ctx.keys, rps=50, burst=1, margin=0)
+    bucket.acquire("ghcr.io", max_wait_s=1)  # loads the script, takes the burst
+    ctx.client.config_resetstat()
+    for _ in range(10):
+        bucket.acquire("ghcr.io", max_wait_s=1)
+    stats = ctx.client.info("commandstats")
+    assert stats["cmdstat_evalsha"]["calls"] == 10
+    assert stats["cmdstat_hget"]["calls"] == 10
+
+
 def test_bucket_key_expires_only_once_full_unblocked_and_recovered(ctx: Context) -> None:
-    bucket = RedisTokenBucket(ctx.client, ctx.keys, rps=10, burst=5, recovery_quiet_s=60, recovery_step=0.5)
+    bucket = RedisTokenBucket(
+        ctx.client, ctx.keys, rps=10, burst=5, recovery_quiet_s=60, recovery_step=0.5, margin=0
+    )
     key = ctx.keys.rate_bucket("ghcr.io")
     bucket.try_acquire("ghcr.io")
     assert 0 < ctx.client.pttl(key) <= 1100  # refilled in 0.1 s, plus a second's margin
