@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger
 
 from gitops_tasks import tasknames
+from gitops_tasks.broker import TRANSPORT
 from gitops_tasks.redact import RedactingFilter
 from gitops_tasks.settings import Settings
 
@@ -19,8 +21,11 @@ DEFAULT_HARD_LIMIT_GRACE_S = 30
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings that matter for correctness; see DESIGN §4."""
     redis_url = settings.effective_redis_url()
+    broker_url = settings.effective_broker_url()
     return {
-        "broker_url": settings.effective_broker_url(),
+        "broker_url": broker_url,
+        # redis:// only: kombu's own transport with one client per channel (see gitops_tasks.broker).
+        "broker_transport": TRANSPORT if urlsplit(broker_url).scheme == "redis" else None,
         "result_backend": redis_url,
         "result_expires": 3600,
         "task_ignore_result": True,

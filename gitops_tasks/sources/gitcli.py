@@ -4,6 +4,11 @@ No shell is involved; the URL follows ``--end-of-options`` so it can never be re
 Each call runs in its own process group and the whole group (git, ssh, remote helpers) is
 killed when the timeout expires. Every message that leaves this module is redacted.
 
+One exception to "git as a subprocess": :func:`ls_remote` on a ``git://`` URL (protocol v0)
+speaks the protocol itself (:mod:`.wire`), which saves a git process per poll; its failures
+are worded like git's and go through the same :func:`classify` (a malformed answer from the
+server is ``GitOperationFailed``).
+
 Failure reasons (:func:`classify`):
 
 - ``AuthenticationFailed`` (stalled): 401/403, ``Permission denied (publickey)``, rejected
@@ -26,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gitops_tasks.objects.durations import format_duration
+from gitops_tasks.sources import wire
 from gitops_tasks.sources.credentials import Remote, Transport, base_env, redact
 from gitops_tasks.sources.errors import GitError
 from gitops_tasks.sources.refs import RemoteRefs
@@ -87,6 +93,10 @@ def classify(stderr: str, *, operation: str, display_url: str, secrets: Sequence
     return GitError(reason, message, stalled=stalled)
 
 
+def _timed_out(operation: str, display: str, budget: str, secrets: Sequence[str]) -> GitError:
+    return GitError("GitOperationTimedOut", redact(f"{operation} {display} timed out ({budget})", secrets))
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -131,9 +141,7 @@ def run_git(
         _kill_group(proc)
         proc.communicate()
         budget = f"spec.timeout {format_duration(remote.timeout_s)}" if remote else format_duration(timeout_s)
-        raise GitError(
-            "GitOperationTimedOut", redact(f"{operation} {display} timed out ({budget})", secrets)
-        ) from None
+        raise _timed_out(operation, display, budget, secrets) from None
     except BaseException:
         _kill_group(proc)
         proc.communicate()
@@ -160,7 +168,13 @@ def git_succeeds(args: Sequence[str], *, cwd: Path, timeout_s: float) -> bool:
 
 
 def ls_remote(remote: Remote, *, timeout_s: float) -> RemoteRefs:
-    """List the remote's refs and HEAD's symref target (one round trip). Raises :class:`GitError`."""
+    """List the remote's refs and HEAD's symref target (one round trip). Raises :class:`GitError`.
+
+    ``git://`` with protocol v0 is listed natively (:mod:`.wire`, no git process); every other
+    transport runs ``git ls-remote --symref``. Both give the same refs and the same errors.
+    """
+    if remote.transport == "git" and PROTOCOL_VERSION["git"] == 0:
+        return _ls_remote_native(remote, timeout_s=timeout_s)
     out = run_git(
         ["ls-remote", "--symref", "--end-of-options", remote.url],
         timeout_s=timeout_s,
@@ -168,3 +182,17 @@ def ls_remote(remote: Remote, *, timeout_s: float) -> RemoteRefs:
         operation="ls-remote",
     )
     return RemoteRefs.parse(out)
+
+
+def _ls_remote_native(remote: Remote, *, timeout_s: float) -> RemoteRefs:
+    operation, display = "ls-remote", remote.display_url
+    try:
+        return wire.list_refs(remote.url, timeout_s=max(timeout_s, 0.001))
+    except TimeoutError:
+        budget = f"spec.timeout {format_duration(remote.timeout_s)}"
+        raise _timed_out(operation, display, budget, remote.secrets) from None
+    except wire.ProtocolError as exc:
+        raise GitError("GitOperationFailed", remote.redact(f"{operation} {display} failed: {exc}")) from None
+    except wire.WireError as exc:
+        # Worded as git words it (remote error, lookup, connect), so classify() reads it alike.
+        raise classify(str(exc), operation=operation, display_url=display, secrets=remote.secrets) from None

@@ -1,9 +1,11 @@
 """One poll of a GitRepository: list refs, choose one, fetch only what this worker lacks.
 
-The cost of an unchanged poll is one ``ls-remote``: nothing is fetched or checked locally when
-the chosen commit is the one already recorded (``known_commit``). A changed commit is fetched
-into this worker's mirror before the poll returns; another worker whose mirror lacks a recorded
-commit fetches it when it needs it (``checkout`` does).
+The cost of an unchanged poll is one ref listing: ``git ls-remote``, or for ``git://`` one
+protocol v0 conversation in this process (:mod:`.wire`, no git process at all). Nothing is
+fetched or checked locally when the chosen commit is the one already recorded
+(``known_commit``). A changed commit is fetched into this worker's mirror before the poll
+returns; another worker whose mirror lacks a recorded commit fetches it when it needs it
+(``checkout`` does).
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ def poll(obj: Object, *, secrets_dir: Path, cache_dir: Path, known_commit: str |
         changed = choice.commit != known_commit
         fetched = False
         # Unchanged: the recorded revision is the truth and checkouts fetch on demand, so an
-        # unchanged poll costs exactly one ls-remote (no local git process at all).
+        # unchanged poll costs exactly one ref listing (no local git operation at all).
         if changed:
             if choice.kind == "commit":
                 fetched = ensure_contains(

@@ -225,7 +225,7 @@ def test_a_second_beat_stands_by_and_takes_over(cli, ctx, procs, remotes, tmp_pa
     repo = remotes.new_repo("ha", {"a.yaml": "a: 1\n"})
     (tmp_path / "repo.yaml").write_text(git_repository("ha", repo.url, interval="1s"))
     cli("apply", "-f", str(tmp_path / "repo.yaml"))
-    worker = procs("worker", "-c", "2")
+    worker = procs("worker", "-c", "2", env=DEBUG)
     first = procs("beat", name="beat-first")
     wait_for(lambda: ctx.client.get(ctx.keys.beat_leader), what="a beat to lead")
     leader_token = ctx.client.get(ctx.keys.beat_leader)
