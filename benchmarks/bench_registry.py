@@ -100,13 +100,7 @@ MEMORY_IMAGES = 5_000
 MEMORY_TAGS = 2_000_000
 MEMORY_SEEDS = (2024, 7)
 #: Worker variants measured against the unpatched worker (see bench_registry_whatif), and where.
-DEFAULT_WHATIFS = (
-    "policy_index",
-    "no_renew_thread",
-    "no_events",
-    "log_warning",
-    "policy_index,no_renew_thread,no_events,log_warning",
-)
+DEFAULT_WHATIFS = ("no_events",)
 WHATIF_PROCESSES = (1,)
 
 #: A cycle that takes longer than this fails the benchmark (seconds).

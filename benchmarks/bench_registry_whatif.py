@@ -3,9 +3,6 @@ registry scans. Used by ``bench_registry`` only; the code under test is not chan
 
 Changes, named in ``GT_BENCH_REGISTRY_WHATIF`` (comma-separated):
 
-- ``policy_index``: finding a repository's ImagePolicies costs one Redis read instead of an HSCAN
-  of the whole catalog (stands in for an index ``repository → policies`` kept by ``Catalog.apply``;
-  the benchmark declares no ImagePolicy, so the lookup finds none either way).
 - ``no_renew_thread``: run locks are not kept alive at all (scans here end far within the lock
   TTL). Since 6beec88 the worker has one renewer thread per process instead of one per run, so
   this now measures only the registration with that renewer.
@@ -14,8 +11,6 @@ Changes, named in ``GT_BENCH_REGISTRY_WHATIF`` (comma-separated):
 - ``record_grants``: changes nothing; appends the Redis time of every token the rate limiter grants
   to the list ``<bucket key>:bench-grants``, so the limit can be checked where it is enforced as
   well as where requests arrive (one RPUSH per granted token, between the grant and the request).
-
-Logging at WARNING is measured with ``GITOPS_TASKS_LOG_LEVEL=WARNING`` and needs no patch.
 
 ``python -m benchmarks.bench_registry_whatif worker -c 4 -P threads -Q registry`` (the CLI's arguments).
 """
@@ -28,21 +23,9 @@ from typing import Any
 
 #: Environment variable naming the changes to apply.
 ENV_VAR = "GT_BENCH_REGISTRY_WHATIF"
-CHANGES = ("policy_index", "no_renew_thread", "no_events", "record_grants")
+CHANGES = ("no_renew_thread", "no_events", "record_grants")
 #: Suffix of the list of grant times (after the host's bucket key).
 GRANTS_SUFFIX = ":bench-grants"
-
-
-def _policy_index() -> None:
-    from gitops_tasks.tasks import registry
-
-    def evaluate_policies(ctx: Any, repository: Any, *, tags_changed: bool, store: Any) -> int:
-        # One read of a (here absent) index entry, as an indexed lookup would cost.
-        if not ctx.client.hget(ctx.keys.prefix + "bench:policies-by-repository", repository.ref.key):
-            return 0
-        raise AssertionError("the benchmark declares no ImagePolicy")
-
-    registry.evaluate_policies = evaluate_policies
 
 
 def _no_renew_thread() -> None:
@@ -94,7 +77,6 @@ def main() -> int:
     if unknown:
         raise SystemExit(f"{ENV_VAR}: unknown change(s) {', '.join(unknown)}; expected {', '.join(CHANGES)}")
     patches = {
-        "policy_index": _policy_index,
         "no_renew_thread": _no_renew_thread,
         "no_events": _no_events,
         "record_grants": _record_grants,
