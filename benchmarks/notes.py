@@ -31,6 +31,7 @@ def poll(figures: dict[str, Any]) -> str:
     b = first.baselines
     out = ["### What the numbers say\n"]
     one = first.configs.get((1, 8))
+    half = first.configs.get((2, 4))
     two = first.configs.get((2, 8))
     lower8 = b["ls_v0_8"].median_run()
     if one:
@@ -41,31 +42,39 @@ def poll(figures: dict[str, Any]) -> str:
             f"no waiting. The 1×8 cycles kept the machine {c1.busy_pct():.0f} % busy and spent "
             f"{_ms(c1.machine_busy_s, repos):.1f} ms of machine CPU per poll; the ls-remote lower bound at "
             f"the same concurrency spent {_ms(lower8.machine_busy_s, repos):.1f} ms "
-            f"({lower8.busy_pct():.0f} % busy). A poll by gitops-tasks costs the worker "
-            f"{_ms(c1.poller_cpu_s, repos):.1f} ms of its own CPU plus "
-            f"{_ms(c1.git_client_cpu_s, repos):.1f} ms in its `git ls-remote` child, against "
-            f"{_ms(lower8.git_client_cpu_s, repos):.1f} ms for the bare `git ls-remote`, so no amount of "
-            "concurrency gets it near the lower bound here: the ratio to the lower bound is the ratio of "
-            "CPU per poll. With remote Git hosts (tens of milliseconds per round trip) both would wait on "
-            "the network instead, and the ratio would shrink towards 1 while the sequential loop would "
-            "grow by the round-trip time × 500. During these cycles other work on the machine (other "
-            f"sessions' tests and benchmarks) took {_ms(c1.other_cpu_s, repos):.1f} ms per poll, "
+            f"({lower8.busy_pct():.0f} % busy). The git server's share is the same for both "
+            f"({_ms(c1.daemon_cpu_s, repos):.1f} vs {_ms(lower8.daemon_cpu_s, repos):.1f} ms: a fork of "
+            "`upload-pack` per connection). A `git://` poll runs no git process on the worker's side: the "
+            "worker reads the ref advertisement itself (`gitops_tasks/sources/wire.py`), so its "
+            f"{_ms(c1.poller_cpu_s, repos):.1f} ms of CPU per poll (Celery's message handling and task "
+            "events, the two Redis round trips of a reconcile, the listing) stand against "
+            f"{_ms(lower8.git_client_cpu_s, repos):.1f} ms for a bare `git ls-remote` process. With remote "
+            "Git hosts (tens of milliseconds per round trip) both would wait on the network instead, and "
+            "the ratio would shrink towards 1 while the sequential loop would grow by the round-trip "
+            "time × 500. During these cycles other work on the machine took "
+            f"{_ms(c1.other_cpu_s, repos):.1f} ms per poll, "
             f"{100 * c1.other_cpu_s / max(c1.machine_busy_s, 1e-9):.0f} % of the CPU used."
         )
-    if one and two:
+    if one and half:
         w1 = median([c.wall_s for c in one["cycles"]])
-        w2 = median([c.wall_s for c in two["cycles"]])
+        wh = median([c.wall_s for c in half["cycles"]])
+        out.append(
+            f"- **Two processes at the same concurrency** (2×4: {wh:.2f} s against 1×8: {w1:.2f} s) do "
+            "not go faster here: one process is not bound by its interpreter lock at this CPU cost per "
+            "poll, and both cores are already busy with the git server, Redis and the workers together."
+        )
+    if two:
         c2 = _median_counters(two["cycles"])
         runs2 = [r for c in two["cycles"] for r in c.run_s]
+        lower16 = b["ls_v0_16"].median_run()
         out.append(
-            f"- **Two worker processes help** ({w1:.2f} s → {w2:.2f} s) because the worker's Python time "
-            "is bound by one GIL per process; they do not help more because the second core is already "
-            f"busy with git and Redis. At 2×8, the kernel dropped {c2.listen_overflows} connections from "
-            "`git daemon`'s listen queue in the median cycle (git daemon listens with a backlog of 5); each "
-            "drop costs the client a 1 s SYN retransmit, which is the p99 task run time of "
-            f"{percentile(runs2, 99) * 1000:.0f} ms. That is the test server's limit, not gitops-tasks'; the "
-            "socat-fronted server (second table) has no drops but costs more CPU per connection (an extra "
-            "fork and exec), which on 2 cores makes everything slower."
+            f"- **At 16 concurrent polls (2×8) `git daemon` drops connections**: the kernel dropped "
+            f"{c2.listen_overflows} from its listen queue in the median cycle (git daemon listens with a "
+            f"backlog of 5; the 16-thread lower bound lost {lower16.listen_overflows}); each drop costs the "
+            "client a 1 s SYN retransmit, which is the p99 task run time of "
+            f"{percentile(runs2, 99) * 1000:.0f} ms. That is the test server's limit, not gitops-tasks'; "
+            "the ratio is taken against the lower bound at the same concurrency, which pays the same "
+            "drops."
         )
     seq0_run = b["seq_v0"].median_run()
     seq0_cpu = _ms(seq0_run.git_client_cpu_s + seq0_run.daemon_cpu_s, repos)
@@ -77,9 +86,9 @@ def poll(figures: dict[str, Any]) -> str:
     out.append(
         "- **The sequential baseline is slow mostly because of git's default protocol.** Over `git daemon`, "
         "protocol v2 costs about 40 ms per connection here (RECIPES.md notes the same); gitops-tasks uses "
-        f"v0 for `git://`. Against a v0 fetch loop ({b['seq_v0'].wall:.2f} s) the speed-up is small: that "
-        f"loop spends {seq0_cpu:.1f} ms of client and server CPU per repository{gt_cpu}, and on 2 busy "
-        "cores CPU per poll, not concurrency, sets the pace."
+        f"v0 for `git://`. Against a v0 fetch loop ({b['seq_v0'].wall:.2f} s) the speed-up is smaller: "
+        f"that loop spends {seq0_cpu:.1f} ms of client and server CPU per repository{gt_cpu}, and on 2 "
+        "busy cores CPU per poll, not concurrency, sets the pace."
     )
     counts = first.configs.get((1, 8), {}).get("profile")
     if counts:
@@ -106,30 +115,27 @@ def poll(figures: dict[str, Any]) -> str:
         )
     out += [
         "",
-        "### What should change (the code under test was not modified by this benchmark)",
+        "### What changed since the first measurement, and what is left",
         "",
-        "1. **Task events are the largest single knob.** `cli.cmd_worker` always passes `-E` and "
-        "`app.celery_config` sets `worker_send_task_events` and `task_send_sent_event`: the worker "
-        "publishes task-received, task-started and task-succeeded events (the PUBLISH count per poll "
-        "in the Redis table) and every send publishes a task-sent event, each through kombu's fanout "
-        "path. Make them a setting (e.g. `GITOPS_TASKS_TASK_EVENTS`, on when Flower runs), or keep "
-        "them and accept the cost shown in the what-if table.",
-        "2. **Per-task INFO logging.** Celery logs `Task … received` and `… succeeded` at INFO and "
-        "`runner._reconcile_locked` adds a third line per poll. Log unchanged successes at DEBUG and set "
-        "the `celery.app.trace` and `celery.worker.strategy` loggers to WARNING unless asked.",
-        "3. **One renewal thread per running task.** `RunLock.keep_alive` starts a thread per reconcile and "
-        "`stop_renewing` joins it. One renewer thread per worker process that renews every lock the "
-        "process holds (a dict of key → token) costs nothing per task; polls finish far inside the TTL.",
-        "4. **Celery's per-message overhead is the largest remaining item** (the consumer-loop bucket of the "
-        "profile): the Redis transport runs two MULTI/EXEC pipelines per message (the unacked hash "
-        "and index that back the visibility timeout: in, then out) and kombu builds a new `redis.Redis` "
-        "client object for many publishes "
-        "and acks (`Channel.conn_or_acquire` → `_create_client`, visible in the profile). This cannot be "
-        "tuned away from this project; only fewer messages help: a task that polls a batch of objects "
-        "(for example all objects due in one beat tick for one host) would pay it once per batch.",
-        "5. **One git process per poll.** `git ls-remote` costs about 2 ms of CPU for the child plus the "
-        "fork/exec and pipes in the worker. Speaking the v0 ref advertisement over `git://` (and smart "
-        "HTTP's `info/refs`) from Python would remove the process for the transports that allow it.",
+        "The first measurement (1×8: 3.66 s, 2.15× the lower bound, 5.4 ms of worker CPU and 2.0 ms of "
+        "`git ls-remote` per poll) led to these changes, all shipped:",
+        "",
+        "1. **No git process for a `git://` poll**: the worker speaks the v0 ref advertisement itself "
+        "(`sources/wire.py`, about 0.35 ms of CPU per listing against 2.2 ms for `git ls-remote` with its "
+        "fork, exec and pipes). HTTPS and SSH polls still run `git ls-remote`; reading smart HTTP's "
+        "`info/refs` from Python would be the next step for HTTPS.",
+        "2. **Cheaper Celery messages**: kombu's Redis channel built a new `redis.Redis` object (a table "
+        "of ~170 response callbacks) for every publish, acknowledgement and task event; "
+        "`gitops_tasks/broker.py` keeps one per channel (a third of the CPU of a `send_task`).",
+        "3. **Per-task log lines**: at INFO a worker logs changes, failures and recoveries; unchanged "
+        "runs and Celery's per-task received/succeeded lines are DEBUG.",
+        "4. **One lock-renewer thread per process** and **two Redis round trips per reconcile** "
+        "(`store/runstate.py`).",
+        "",
+        "Left: task events stay on (DESIGN §4; `GITOPS_TASKS_TASK_EVENTS=false` turns them off, see the "
+        "what-if row when measured), and the Redis transport's two MULTI/EXEC pipelines per message (the "
+        "unacknowledged-message hash and index behind the visibility timeout), which only fewer messages "
+        "would avoid.",
         "",
         "### Caveats",
         "",
@@ -142,7 +148,7 @@ def poll(figures: dict[str, Any]) -> str:
         "- The benchmark's own work (publishing 500 tasks, reading statuses in chunks of 64 every 20 ms) "
         "runs on the same cores and is shown in its own column.",
         "- `git daemon` serves `git://` only; HTTPS and SSH polls cost more per connection (TLS, ssh "
-        "handshakes) on both sides and were not measured here.",
+        "handshakes, and a `git ls-remote` process) on both sides and were not measured here.",
     ]
     return "\n".join(out) + "\n"
 
