@@ -1,13 +1,15 @@
 """Registry credentials and TLS material: where they come from, in Flux's order.
 
-1. ``spec.secretRef``: a ``kubernetes.io/dockerconfigjson`` Secret, read from the mounted
-   Secret-volume layout ``<secrets_dir>/<namespace>/<name>/.dockerconfigjson`` (``.dockercfg``
-   for the legacy type).
-2. Kubernetes pull secrets of ``spec.serviceAccountName``: a seam only
-   (:func:`credentials_from_kubernetes` returns None until cluster support exists).
+1. ``spec.secretRef``: a ``kubernetes.io/dockerconfigjson`` Secret, read from the configured
+   cluster when it has it, else from the mounted Secret-volume layout
+   ``<secrets_dir>/<namespace>/<name>/.dockerconfigjson`` (``.dockercfg`` for the legacy type).
+2. Kubernetes pull secrets of ``spec.serviceAccountName``, with a configured cluster
+   (:class:`ClusterSecrets`, built and cached per process by the task layer).
 3. Docker config files (``$DOCKER_CONFIG/config.json``, ``~/.docker/config.json``), including
    ``credsStore`` / ``credHelpers`` credential helpers, through :mod:`docker.auth`. The path is
-   docker's own convention, read by the docker package, not a gitops-tasks setting.
+   docker's own convention, read by the docker package, not a gitops-tasks setting. Each process
+   parses a config file once per version (path, mtime, size: an edited file is read again) and
+   reuses a credential helper's answer for :data:`DEFAULT_HELPER_TTL_S` (:class:`DockerConfigCache`).
 
 The first source with an entry for the image's registry wins; none means anonymous access.
 :class:`Credentials` never shows its secrets in ``repr`` and no message here holds them.
@@ -20,13 +22,18 @@ import binascii
 import fnmatch
 import hashlib
 import json
-from collections.abc import Mapping
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
 from docker import auth as docker_auth
 from docker import errors as docker_errors
+from docker.utils import config as docker_config_files
 
 from gitops_tasks.objects.model import Object
 from gitops_tasks.registry.errors import RegistryError
@@ -38,6 +45,9 @@ DOCKERCONFIG_KEYS = (".dockerconfigjson", ".dockercfg")
 CA_KEYS = ("ca.crt", "caFile")
 CERT_KEYS = ("tls.crt", "certFile")
 KEY_KEYS = ("tls.key", "keyFile")
+#: Seconds a docker credential helper's answer (per helper and registry) is reused before the helper
+#: runs again; an edit of the docker config file drops the answers at once.
+DEFAULT_HELPER_TTL_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,7 @@ class Credentials:
     def has_basic(self) -> bool:
         return bool(self.username) and self.password is not None
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """A short hash naming these credentials (so cached tokens are never shared between
         identities); reveals nothing about them."""
@@ -227,23 +237,114 @@ def _from_secret_data(data: Mapping[str, str], image: ImageName, *, where: str) 
     )
 
 
+class DockerConfigCache:
+    """Docker config credentials for one process, without reading the file or running a
+    credential helper on every scan. Thread-safe.
+
+    The parsed file is kept per (path, inode, mtime_ns, size), so an edited, replaced or removed
+    file is seen by the next lookup. Answers are kept per (helper, registry) for ``helper_ttl_s``
+    when a credential helper serves the registry, for as long as the file is unchanged otherwise. A
+    malformed file's error is kept like a parsed file; after a failing helper the file is read and
+    the helper asked again next time. Secrets stay in memory only; nothing here logs them.
+    """
+
+    def __init__(
+        self, *, helper_ttl_s: float = DEFAULT_HELPER_TTL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.helper_ttl_s = helper_ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._version: tuple[str, int, int, int] | None = None
+        self._config: docker_auth.AuthConfig | docker_errors.DockerException = docker_auth.AuthConfig({})
+        #: (helper or "", registry) → (credentials, monotonic expiry).
+        self._answers: dict[tuple[str, str], tuple[Credentials | None, float]] = {}
+
+    def credentials(self, image: ImageName) -> Credentials | None:
+        """Credentials for ``image``'s registry, or None. Raises :class:`RegistryError`
+        (``invalid``, ``InvalidDockerConfig``) when the file is malformed or a helper fails."""
+        config = self._current_config(image)
+        helper = config.get_credential_store(image.registry) or ""
+        key = (helper, image.registry)
+        now = self._clock()
+        with self._lock:
+            found = self._answers.get(key)
+        if found is not None and found[1] > now:
+            return found[0]
+        try:
+            entry = docker_auth.resolve_authconfig(config, image.registry)
+        except docker_errors.DockerException as exc:
+            with self._lock:
+                if config is self._config:  # read the file (and find the helpers) again next time
+                    self._version = None
+            raise _invalid_docker_config(image, exc) from None
+        creds = (
+            _entry_credentials({k.lower(): v for k, v in entry.items()}, source="docker config")
+            if entry
+            else None
+        )
+        expires = now + self.helper_ttl_s if helper else float("inf")
+        with self._lock:
+            if config is self._config:  # not replaced by a newer file meanwhile
+                self._answers[key] = (creds, expires)
+        return creds
+
+    def _current_config(self, image: ImageName) -> docker_auth.AuthConfig:
+        version = _docker_config_version()
+        with self._lock:
+            config = self._config if version == self._version else None
+        if config is None:
+            try:
+                config = docker_auth.load_config(version[0]) if version else docker_auth.AuthConfig({})
+            except docker_errors.DockerException as exc:
+                config = exc
+            with self._lock:
+                self._version, self._config = version, config
+                self._answers.clear()
+        if isinstance(config, docker_errors.DockerException):
+            raise _invalid_docker_config(image, config)
+        return config
+
+
+def _docker_config_version() -> tuple[str, int, int, int] | None:
+    """(path, inode, mtime_ns, size) of the docker config file docker would read (the first that
+    exists of ``$DOCKER_CONFIG/config.json``, ``~/.docker/config.json``, ``~/.dockercfg``), or None.
+    The order is :func:`docker.utils.config.find_config_file`'s, with one ``stat`` per candidate."""
+    home = os.path.expanduser("~")
+    from_env = os.environ.get("DOCKER_CONFIG")
+    candidates = (
+        os.path.join(from_env, "config.json") if from_env else None,
+        os.path.join(home, docker_config_files.DOCKER_CONFIG_FILENAME),
+        os.path.join(home, docker_config_files.LEGACY_DOCKER_CONFIG_FILENAME),
+    )
+    for path in candidates:
+        if path is None:
+            continue
+        try:
+            stat = os.stat(path)
+        except OSError:
+            continue
+        return path, stat.st_ino, stat.st_mtime_ns, stat.st_size
+    return None
+
+
+def _invalid_docker_config(image: ImageName, exc: BaseException) -> RegistryError:
+    return RegistryError(
+        "invalid", f"docker config for {image.registry}: {_first_line(exc)}", reason="InvalidDockerConfig"
+    )
+
+
+#: This process's docker config cache (what :func:`credentials_from_docker_config` reads).
+_docker_config = DockerConfigCache()
+
+
 def credentials_from_docker_config(image: ImageName) -> Credentials | None:
-    """Credentials from docker's config files and credential helpers (via :mod:`docker.auth`).
+    """Credentials from docker's config files and credential helpers (via :mod:`docker.auth`),
+    through this process's :class:`DockerConfigCache`.
 
     Raises :class:`RegistryError` (``invalid``, ``InvalidDockerConfig``) when a config file is
     malformed or a credential helper fails.
     """
-    try:
-        config = docker_auth.load_config()
-        found = docker_auth.resolve_authconfig(config, image.registry)
-    except docker_errors.DockerException as exc:
-        raise RegistryError(
-            "invalid", f"docker config for {image.registry}: {_first_line(exc)}", reason="InvalidDockerConfig"
-        ) from None
-    if not found:
-        return None
-    entry = {k.lower(): v for k, v in found.items()}
-    return _entry_credentials(entry, source="docker config")
+    return _docker_config.credentials(image)
 
 
 def resolve_credentials(

@@ -26,7 +26,7 @@ from gitops_tasks.registry.httpparse import (
     parse_www_authenticate,
 )
 from gitops_tasks.registry.names import ImageName
-from gitops_tasks.registry.tokens import TokenCache, cache_ttl_s
+from gitops_tasks.registry.tokens import DEFAULT_OPEN_HOST_TTL_S, OpenHosts, TokenCache, cache_ttl_s
 from gitops_tasks.registry.transport import Call, Transport, ca_bundle, detail
 
 #: Tags asked for per page (``?n=``); a registry may send fewer, with a ``Link`` to the rest.
@@ -58,6 +58,8 @@ class _Scan(Call):
     scheme: str = "https"
     authorization: str | None = None
     cached_token: bool = False
+    #: The host was open (:class:`~.tokens.OpenHosts`), so the token cache was not asked.
+    skipped_token_cache: bool = False
     token_requests: int = 0
 
     @property
@@ -80,6 +82,8 @@ class RegistryClient:
     """Lists tags of image repositories. Thread-safe; keep one per process.
 
     ``transport`` meters and retries every request; ``tokens`` shares bearer tokens between workers.
+    A host that answered without a challenge needs no token for ``open_host_ttl_s`` (or until it
+    answers 401): its scans do not ask ``tokens``.
     """
 
     def __init__(
@@ -88,12 +92,14 @@ class RegistryClient:
         transport: Transport,
         tokens: TokenCache,
         page_size: int = DEFAULT_PAGE_SIZE,
+        open_host_ttl_s: float = DEFAULT_OPEN_HOST_TTL_S,
     ) -> None:
         self.transport = transport
         self.tokens = tokens
         self.page_size = page_size
         #: Hosts that answered with a Basic challenge: later scans send credentials at once.
         self._basic_hosts: set[str] = set()
+        self.open_hosts = OpenHosts(ttl_s=open_host_ttl_s)
 
     def list_tags(
         self,
@@ -144,16 +150,35 @@ class RegistryClient:
         creds = scan.credentials
         if creds and creds.registry_token:
             return f"Bearer {creds.registry_token}"
-        cached = self.tokens.get(scan.image.host, scan.image.scope, scan.identity)
-        if cached:
-            scan.cached_token = True
-            return f"Bearer {cached}"
+        if self.open_hosts.is_open(scan.image.host):
+            scan.skipped_token_cache = True
+        else:
+            cached = self._cached_token(scan)
+            if cached:
+                return cached
         if creds and creds.has_basic and scan.image.host in self._basic_hosts:
             return _basic(creds)
         return None
 
+    def _cached_token(self, scan: _Scan) -> str | None:
+        cached = self.tokens.get(scan.image.host, scan.image.scope, scan.identity)
+        if not cached:
+            return None
+        scan.cached_token = True
+        return f"Bearer {cached}"
+
     def _get_authorized(self, scan: _Scan, url: str) -> requests.Response:
         response = self.transport.request(scan, "GET", url, headers=self._auth_headers(scan))
+        if response.status_code == 401:
+            self.open_hosts.challenged(scan.image.host)
+            if scan.skipped_token_cache and scan.authorization is None:
+                # No longer open: a token another worker cached may serve, as for any challenging host.
+                scan.skipped_token_cache = False
+                scan.authorization = self._cached_token(scan)
+                if scan.authorization is not None:
+                    response = self.transport.request(scan, "GET", url, headers=self._auth_headers(scan))
+        elif response.status_code == 200 and scan.authorization is None:
+            self.open_hosts.answered(scan.image.host)
         if response.status_code == 401:
             if scan.cached_token:
                 self.tokens.forget(scan.image.host, scan.image.scope, scan.identity)

@@ -117,6 +117,7 @@ def reconcile(
             previous_revision=previous.get("revision"),
             docker_config=docker_config,
             cluster=cluster,
+            image=image,
         )
     except RegistryError as exc:
         outcome = _failed(obj, exc, rng)
@@ -126,7 +127,7 @@ def reconcile(
     facts["lastScanResult"] = {
         "tagCount": len(result.tags),
         "scanTime": stamp,
-        "latestTags": sorted(result.tags, reverse=True)[:LATEST_TAGS],
+        "latestTags": result.tags[: -LATEST_TAGS - 1 : -1],  # result.tags is sorted
         "revision": result.revision,
     }
     count = f"{len(result.tags)} tag" + ("" if len(result.tags) == 1 else "s")

@@ -70,14 +70,17 @@ def scan(
     previous_revision: str | None = None,
     docker_config: bool = True,
     cluster: ClusterSecrets | None = None,
+    image: ImageName | None = None,
 ) -> ScanResult:
     """List ``obj``'s tags, drop the excluded ones and store the rest under ``obj.ref.key``.
 
     ``previous_revision`` (the last scan's) spares rewriting an unchanged list. ``docker_config``
-    lets docker config files and credential helpers supply credentials. Raises
-    :class:`RegistryError`; the stored list changes only after a complete listing.
+    lets docker config files and credential helpers supply credentials. ``image`` is
+    ``spec.image`` parsed, when the caller has it already. Raises :class:`RegistryError`; the
+    stored list changes only after a complete listing.
     """
-    image = parse_image(str(obj.spec.get("image", "")))
+    if image is None:
+        image = parse_image(str(obj.spec.get("image", "")))
     patterns = exclusion_patterns(obj)
     credentials = resolve_credentials(
         obj, image, secrets_dir=secrets_dir, docker_config=docker_config, cluster=cluster
@@ -90,6 +93,7 @@ def scan(
         insecure=bool(obj.spec.get("insecure", False)),
         timeout_s=timeout_s(obj),
     )
+    # The one sort of the list (none when the registry sent it sorted); the store keeps this order.
     kept = sorted_tags(without_excluded(listing.tags, patterns))
     revision = store.put(obj.ref.key, kept, previous_revision=previous_revision)
     return ScanResult(

@@ -1,4 +1,9 @@
-"""The catalog: declared objects in Redis, applied all or nothing, with their schedule entries."""
+"""The catalog: declared objects in Redis, applied all or nothing, with their schedule entries.
+
+Besides the objects (one hash), the catalog keeps indexes written in the same transactions: the
+object keys of each kind, and for each ImageRepository the ImagePolicies that name it (built for
+the whole catalog by the first apply that finds it missing; until then readers scan the kind).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,11 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis
 
+from gitops_tasks.objects.kinds import source_ref
 from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.store.keys import Keys
 
@@ -22,6 +28,25 @@ DEFAULT_READ_CHUNK = 500
 
 #: Builds the schedule metadata for an object, or None when its kind is not scheduled.
 EntryFactory = Callable[[Object], "dict[str, Any] | None"]
+
+#: The kind indexed by the ImageRepository it reads (``spec.imageRepositoryRef``).
+IMAGE_POLICY = "ImagePolicy"
+
+# KEYS[1] the ImagePolicy index's built marker, KEYS[2] one ImageRepository's ImagePolicy index set,
+# KEYS[3] the catalog hash. Returns false when the index is not built yet, else the JSON of every
+# ImagePolicy in the set (one that left the catalog meanwhile is skipped).
+IMAGE_POLICIES_OF_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local names = redis.call('SMEMBERS', KEYS[2])
+local out = {}
+for i = 1, #names, 500 do
+  local values = redis.call('HMGET', KEYS[3], unpack(names, i, math.min(i + 499, #names)))
+  for _, value in ipairs(values) do
+    if value then out[#out + 1] = value end
+  end
+end
+return out
+"""
 
 
 @dataclass(frozen=True)
@@ -39,6 +64,7 @@ class Catalog:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
+        self._image_policies_of = client.register_script(IMAGE_POLICIES_OF_SCRIPT)
 
     def get(self, ref: ObjectRef) -> Object | None:
         raw = self.client.hget(self.keys.catalog, ref.key)
@@ -69,6 +95,20 @@ class Catalog:
         for kind in kinds:
             yield from self.iter_kind(kind)
 
+    def image_policies_of(self, repository: ObjectRef) -> list[Object]:
+        """The ImagePolicies whose ``imageRepositoryRef`` names ``repository``, sorted by key: one
+        round trip through the per-repository index (a scan of every ImagePolicy while the index
+        is not built yet)."""
+        raws = self._image_policies_of(
+            keys=[
+                self.keys.catalog_image_policies_built,
+                self.keys.catalog_image_policies(repository.key),
+                self.keys.catalog,
+            ]
+        )
+        found = self.iter_kind(IMAGE_POLICY) if raws is None else (Object.from_json(raw) for raw in raws)
+        return sorted((p for p in found if source_ref(p) == repository), key=lambda p: p.ref.key)
+
     def apply(
         self,
         objects: Iterable[Object],
@@ -90,20 +130,29 @@ class Catalog:
         while True:
             with self.client.pipeline(transaction=True) as pipe:
                 try:
-                    pipe.watch(self.keys.catalog)
+                    pipe.watch(self.keys.catalog, self.keys.catalog_image_policies_built)
                     keys = [o.ref.key for o in objects]
                     existing: list[str | None] = list(pipe.hmget(self.keys.catalog, keys)) if keys else []  # type: ignore[call-overload]
                     results = [_compare(obj, old) for obj, old in zip(objects, existing, strict=True)]
                     if dry_run:
                         pipe.unwatch()
                         return results
+                    index_missing = not pipe.exists(self.keys.catalog_image_policies_built)
+                    index = self._image_policy_index(pipe) if index_missing else {}
                     pipe.multi()
+                    for repository_key, policy_keys in index.items():
+                        pipe.sadd(self.keys.catalog_image_policies(repository_key), *policy_keys)
+                    if index_missing:
+                        pipe.set(self.keys.catalog_image_policies_built, "1")
                     due = sum(1 for applied in results if applied.action != "unchanged")
                     position = 0
-                    for obj, applied in zip(objects, results, strict=True):
+                    for obj, applied, old_raw in zip(objects, results, existing, strict=True):
                         obj.metadata["generation"] = applied.generation
                         pipe.hset(self.keys.catalog, obj.ref.key, obj.to_json())
                         pipe.sadd(self.keys.catalog_kind(obj.kind), obj.ref.key)
+                        if obj.kind == IMAGE_POLICY:
+                            old = Object.from_json(old_raw) if old_raw else None
+                            self._index_image_policy(pipe, obj.ref, old=old, new=obj)
                         entry = entry_for(obj)
                         first_run = now
                         if applied.action != "unchanged" and entry is not None and due > 1:
@@ -135,19 +184,53 @@ class Catalog:
         else:
             pipe.zadd(self.keys.schedule, {key: now}, nx=True)
 
+    def _image_policy_index(self, pipe: Any) -> dict[str, set[str]]:
+        """The whole ImagePolicy index, from every ImagePolicy in the catalog (read once, by the
+        apply that finds the index missing)."""
+        index: dict[str, set[str]] = {}
+        for key, raw in pipe.hscan_iter(self.keys.catalog, match=f"{IMAGE_POLICY}/*", count=1000):
+            repository = source_ref(Object.from_json(raw))
+            if repository is not None:
+                index.setdefault(repository.key, set()).add(key)
+        return index
+
+    def _index_image_policy(
+        self, pipe: Any, ref: ObjectRef, *, old: Object | None, new: Object | None
+    ) -> None:
+        """Queue the index changes of ImagePolicy ``ref`` going from ``old`` to ``new`` (None: absent)."""
+        before = source_ref(old) if old is not None else None
+        after = source_ref(new) if new is not None else None
+        if before is not None and before != after:
+            pipe.srem(self.keys.catalog_image_policies(before.key), ref.key)
+        if after is not None:
+            pipe.sadd(self.keys.catalog_image_policies(after.key), ref.key)
+
     def delete(self, ref: ObjectRef) -> bool:
         """Remove an object, its schedule entry, status and pending request. False if absent."""
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.hdel(self.keys.catalog, ref.key)
-            pipe.srem(self.keys.catalog_kind(ref.kind), ref.key)
-            pipe.zrem(self.keys.schedule, ref.key)
-            pipe.hdel(self.keys.schedule_meta, ref.key)
-            pipe.hdel(self.keys.status, ref.key)
-            pipe.hdel(self.keys.requests, ref.key)
-            pipe.delete(self.keys.guard(ref.key))
-            pipe.delete(self.keys.tags(ref.key))
-            removed = pipe.execute()[0]
-        return bool(removed)
+        while True:
+            with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(self.keys.catalog)
+                    old_raw = (
+                        cast("str | None", pipe.hget(self.keys.catalog, ref.key))
+                        if ref.kind == IMAGE_POLICY
+                        else None
+                    )
+                    pipe.multi()
+                    pipe.hdel(self.keys.catalog, ref.key)
+                    pipe.srem(self.keys.catalog_kind(ref.kind), ref.key)
+                    pipe.zrem(self.keys.schedule, ref.key)
+                    pipe.hdel(self.keys.schedule_meta, ref.key)
+                    pipe.hdel(self.keys.status, ref.key)
+                    pipe.hdel(self.keys.requests, ref.key)
+                    pipe.delete(self.keys.guard(ref.key))
+                    pipe.delete(self.keys.tags(ref.key))
+                    if old_raw:
+                        self._index_image_policy(pipe, ref, old=Object.from_json(old_raw), new=None)
+                    removed = pipe.execute()[0]
+                except redis.WatchError:
+                    continue
+            return bool(removed)
 
     def set_suspended(self, ref: ObjectRef, suspended: bool, *, entry_for: EntryFactory) -> Object:
         """Flip ``spec.suspend`` (as ``flux suspend``/``resume`` do). Raises KeyError if absent."""

@@ -21,6 +21,17 @@ class Keys:
         """Set: the object keys of one kind in the catalog (an index: listing a kind reads only it)."""
         return f"{self.prefix}catalog:kind:{kind}"
 
+    def catalog_image_policies(self, repository_key: str) -> str:
+        """Set: the keys of the ImagePolicies whose ``imageRepositoryRef`` names the ImageRepository
+        ``repository_key`` (an index: a scan reads only its own policies)."""
+        return f"{self.prefix}catalog:imagepolicies:{repository_key}"
+
+    @property
+    def catalog_image_policies_built(self) -> str:
+        """String: present once the :meth:`catalog_image_policies` index covers the whole catalog
+        (a catalog written before the index has it built by its next apply)."""
+        return f"{self.prefix}catalog:imagepolicies-built"
+
     @property
     def schedule(self) -> str:
         """Sorted set: object key → epoch seconds when it is next due."""

@@ -1,9 +1,11 @@
 """Tasks of the ``registry`` queue: scan an ImageRepository, then evaluate its ImagePolicies.
 
 The scan itself is :func:`gitops_tasks.registry.reconcile.reconcile`; this module builds its
-per-process handles (the shared rate limiter, token cache and tag store in Redis, the HTTP client)
-and, after a scan, evaluates every ImagePolicy whose ``imageRepositoryRef`` names the repository
-when the tag set changed or the policy has not seen its current generation yet. Each policy's status
+per-process handles (the shared rate limiter, token cache and tag store in Redis, the HTTP client,
+the configured cluster's Secrets cached for :data:`DEFAULT_CLUSTER_CACHE_TTL_S`) and, after a scan,
+evaluates every ImagePolicy whose ``imageRepositoryRef`` names the repository (found through the
+catalog's per-repository index) when the tag set changed or the policy has not seen its current
+generation yet. Each policy's status
 goes through the runner's summary and event rules; a policy whose latest image changed queues the
 ImageUpdateAutomations that select it. A scan that changed the tags also queues the automations
 whose Flux v1 workloads read this repository (:func:`~.automation.automations_reading`).
@@ -15,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +25,6 @@ import redis
 from celery import shared_task
 
 from gitops_tasks import tasknames
-from gitops_tasks.objects.kinds import source_ref
 from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.objects.outcome import Outcome
 from gitops_tasks.objects.selectors import selects
@@ -40,6 +41,12 @@ from gitops_tasks.tasks.context import Context
 
 log = logging.getLogger(__name__)
 
+#: Seconds a Secret or ServiceAccount read from the cluster for a scan's credentials is reused by
+#: this process (a change in the cluster is seen by scans at most this much later).
+DEFAULT_CLUSTER_CACHE_TTL_S = 30.0
+#: Cached cluster reads above which expired ones are dropped.
+DEFAULT_CLUSTER_CACHE_ENTRIES = 1024
+
 
 @dataclass
 class RegistryHandles:
@@ -53,30 +60,70 @@ class RegistryHandles:
 
 
 class KubeSecrets:
-    """:class:`~gitops_tasks.registry.auth.ClusterSecrets` over the sync concern's cluster client."""
+    """:class:`~gitops_tasks.registry.auth.ClusterSecrets` over the sync concern's cluster client.
 
-    def __init__(self, cluster: Any) -> None:
+    What it reads is kept for ``ttl_s`` (per kind, namespace and name), so scans do not send
+    Kubernetes API GETs every time: a changed Secret or ServiceAccount is seen at most ``ttl_s``
+    later. A missing one is not kept (the next scan asks again). Thread-safe.
+    """
+
+    def __init__(
+        self,
+        cluster: Any,
+        *,
+        ttl_s: float = DEFAULT_CLUSTER_CACHE_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.cluster = cluster
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str, str], tuple[Any, float]] = {}
 
     def secret(self, namespace: str, name: str) -> Mapping[str, str] | None:
         from gitops_tasks.sync.inputs import read_cluster
 
-        return read_cluster(self.cluster, "Secret", namespace, name)
+        found: Mapping[str, str] | None = self._cached(
+            ("Secret", namespace, name), lambda: read_cluster(self.cluster, "Secret", namespace, name)
+        )
+        return found
 
     def pull_secrets(self, namespace: str, service_account: str) -> list[str] | None:
-        live = self.cluster.get("v1", "ServiceAccount", service_account, namespace)
-        if live is None:
-            return None
-        return [str(s["name"]) for s in live.get("imagePullSecrets") or [] if s.get("name")]
+        def read() -> list[str] | None:
+            live = self.cluster.get("v1", "ServiceAccount", service_account, namespace)
+            if live is None:
+                return None
+            return [str(s["name"]) for s in live.get("imagePullSecrets") or [] if s.get("name")]
+
+        found: list[str] | None = self._cached(("ServiceAccount", namespace, service_account), read)
+        return None if found is None else list(found)
+
+    def _cached(self, key: tuple[str, str, str], read: Callable[[], Any]) -> Any:
+        now = self._clock()
+        with self._lock:
+            found = self._cache.get(key)
+        if found is not None and found[1] > now:
+            return found[0]
+        value = read()
+        with self._lock:
+            if value is None:
+                self._cache.pop(key, None)
+            else:
+                if len(self._cache) >= DEFAULT_CLUSTER_CACHE_ENTRIES:
+                    self._cache = {k: v for k, v in self._cache.items() if v[1] > now}
+                self._cache[key] = (value, now + self.ttl_s)
+        return value
 
 
-def cluster_secrets(settings: Any) -> ClusterSecrets | None:
-    """The configured cluster's secrets (``GITOPS_TASKS_KUBECONFIG``, or in-cluster in a pod)."""
+def cluster_secrets(settings: Any, *, ttl_s: float = DEFAULT_CLUSTER_CACHE_TTL_S) -> ClusterSecrets | None:
+    """The configured cluster's secrets (``GITOPS_TASKS_KUBECONFIG``, or in-cluster in a pod), each
+    read kept ``ttl_s`` seconds (:class:`KubeSecrets`)."""
     if settings.kubeconfig is None and not os.environ.get("KUBERNETES_SERVICE_HOST"):
         return None
     from gitops_tasks.sync.cluster import Cluster
 
-    return KubeSecrets(Cluster.from_kubeconfig(settings.kubeconfig, context=settings.kube_context))
+    cluster = Cluster.from_kubeconfig(settings.kubeconfig, context=settings.kube_context)
+    return KubeSecrets(cluster, ttl_s=ttl_s)
 
 
 _lock = threading.Lock()
@@ -86,6 +133,9 @@ _handles: dict[tuple[int, int], RegistryHandles] = {}
 def handles(ctx: Context) -> RegistryHandles:
     """This process's registry handles for ``ctx`` (rebuilt after a fork)."""
     key = (os.getpid(), id(ctx))
+    found = _handles.get(key)  # the common case needs no lock: built once, then only read
+    if found is not None:
+        return found
     with _lock:
         found = _handles.get(key)
         if found is None:
@@ -95,6 +145,7 @@ def handles(ctx: Context) -> RegistryHandles:
                 ctx.keys,
                 rps=settings.registry_rps,
                 burst=settings.registry_burst,
+                margin=settings.registry_margin,
                 host_overrides=settings.registry_hosts,
             )
             client = RegistryClient(
@@ -144,11 +195,7 @@ def evaluate_policies(ctx: Context, repository: Object, *, tags_changed: bool, s
     """
     from gitops_tasks.policy import evaluate
 
-    due = [
-        policy
-        for policy in ctx.catalog.iter_kind("ImagePolicy")
-        if source_ref(policy) == repository.ref and not policy.suspended
-    ]
+    due = [policy for policy in ctx.catalog.image_policies_of(repository.ref) if not policy.suspended]
     if not due:
         return 0
     statuses = ctx.status.get_many([p.ref for p in due])

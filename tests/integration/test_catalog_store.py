@@ -1,4 +1,4 @@
-"""The catalog's schedule entries on a real Redis."""
+"""The catalog's schedule entries and indexes on a real Redis."""
 
 from __future__ import annotations
 
@@ -7,6 +7,33 @@ import time
 from beat_schedule import entry_for
 from gitops_tasks.objects.model import Object
 from gitops_tasks.store.catalog import DEFAULT_FIRST_RUN_RATE
+
+
+def image_repo(name: str, namespace: str = "default") -> Object:
+    return Object(
+        api_version="image.toolkit.fluxcd.io/v1",
+        kind="ImageRepository",
+        name=name,
+        namespace=namespace,
+        spec={"image": f"ghcr.io/team/{name}", "interval": "5m"},
+    )
+
+
+def policy(
+    name: str, repository: str, *, namespace: str = "default", repository_namespace: str | None = None
+) -> Object:
+    ref = {"name": repository, **({"namespace": repository_namespace} if repository_namespace else {})}
+    return Object(
+        api_version="image.toolkit.fluxcd.io/v1",
+        kind="ImagePolicy",
+        name=name,
+        namespace=namespace,
+        spec={"imageRepositoryRef": ref, "policy": {"semver": {"range": ">=1.0"}}},
+    )
+
+
+def policies_of(ctx, name: str, namespace: str = "default") -> list[str]:
+    return [p.name for p in ctx.catalog.image_policies_of(image_repo(name, namespace).ref)]
 
 
 def repo(name: str, interval: str = "1m") -> Object:
@@ -46,3 +73,74 @@ def test_spread_never_exceeds_a_short_interval(ctx) -> None:
     ctx.catalog.apply(objects, entry_for=entry_for, now=now)
     last = ctx.client.zrange(ctx.keys.schedule, -1, -1, withscores=True)[0][1]
     assert last - now <= 2.0
+
+
+def test_image_policies_are_found_through_their_repository_index(ctx) -> None:
+    # Given two repositories and policies naming them (one from another namespace)
+    ctx.catalog.apply(
+        [
+            image_repo("a"),
+            image_repo("b"),
+            policy("p1", "a"),
+            policy("p2", "a"),
+            policy("p3", "b"),
+            policy("p4", "a", namespace="other", repository_namespace="default"),
+            policy("p5", "a", namespace="other"),
+        ],
+        entry_for=entry_for,
+    )
+    # Then each repository finds exactly the policies that name it, through its index set
+    assert policies_of(ctx, "a") == ["p1", "p2", "p4"]
+    assert policies_of(ctx, "b") == ["p3"]
+    assert policies_of(ctx, "a", "other") == ["p5"]
+    assert ctx.client.smembers(ctx.keys.catalog_image_policies("ImageRepository/default/a")) == {
+        "ImagePolicy/default/p1",
+        "ImagePolicy/default/p2",
+        "ImagePolicy/other/p4",
+    }
+
+    # When a policy is pointed at the other repository
+    ctx.catalog.apply([policy("p2", "b")], entry_for=entry_for)
+    # Then it moves from one index to the other
+    assert policies_of(ctx, "a") == ["p1", "p4"]
+    assert policies_of(ctx, "b") == ["p2", "p3"]
+
+    # When a policy and a repository are deleted
+    assert ctx.catalog.delete(policy("p1", "a").ref)
+    assert ctx.catalog.delete(image_repo("b").ref)
+    # Then the policy leaves its index; the repository's policies stay indexed (they still name it)
+    assert policies_of(ctx, "a") == ["p4"]
+    assert policies_of(ctx, "b") == ["p2", "p3"]
+    assert ctx.client.smembers(ctx.keys.catalog_image_policies("ImageRepository/default/a")) == {
+        "ImagePolicy/other/p4"
+    }
+
+
+def test_a_catalog_written_before_the_policy_index_gets_it_at_its_next_apply(ctx) -> None:
+    # Given a catalog as an earlier version wrote it: objects and the per-kind index, no policy index
+    old = [image_repo("a"), policy("p1", "a"), policy("p2", "a"), policy("p3", "elsewhere")]
+    for obj in old:
+        ctx.client.hset(ctx.keys.catalog, obj.ref.key, obj.to_json())
+        ctx.client.sadd(ctx.keys.catalog_kind(obj.kind), obj.ref.key)
+    assert not ctx.client.exists(ctx.keys.catalog_image_policies_built)
+
+    # Then readers still find the policies (by reading the kind)
+    assert policies_of(ctx, "a") == ["p1", "p2"]
+
+    # When anything is applied (here an unrelated repository)
+    ctx.catalog.apply([image_repo("unrelated")], entry_for=entry_for)
+
+    # Then the index is built for the whole catalog, in the same transaction
+    assert ctx.client.exists(ctx.keys.catalog_image_policies_built)
+    assert ctx.client.smembers(ctx.keys.catalog_image_policies("ImageRepository/default/a")) == {
+        "ImagePolicy/default/p1",
+        "ImagePolicy/default/p2",
+    }
+    assert ctx.client.smembers(ctx.keys.catalog_image_policies("ImageRepository/default/elsewhere")) == {
+        "ImagePolicy/default/p3"
+    }
+    assert policies_of(ctx, "a") == ["p1", "p2"]
+    # And a dry run writes nothing, index included
+    ctx.client.delete(ctx.keys.catalog_image_policies_built)
+    ctx.catalog.apply([image_repo("unrelated-2")], entry_for=entry_for, dry_run=True)
+    assert not ctx.client.exists(ctx.keys.catalog_image_policies_built)

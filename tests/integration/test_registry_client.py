@@ -14,9 +14,11 @@ import pytest
 
 from gitops_tasks.objects.model import Object
 from gitops_tasks.objects.outcome import Outcome
+from gitops_tasks.registry.client import RegistryClient
 from gitops_tasks.registry.errors import RegistryError
 from gitops_tasks.registry.names import parse_image
 from gitops_tasks.registry.reconcile import reconcile
+from gitops_tasks.registry.tokens import RedisTokenCache
 from gitops_tasks.tasks.context import Context
 from tests.procs import REPO_ROOT
 from tests.registryfixtures import RegistryKit, image_repository, write_dockerconfigjson
@@ -133,6 +135,53 @@ def test_expired_cached_token_is_replaced(registry_kit, tmp_path: Path, ctx: Con
         listing = kit.client.list_tags(image, insecure=True, timeout_s=10)
         assert listing.tags == ["1.0.0"] and listing.token_requests == 1
         assert kit.tokens.get(image.host, image.scope, "anonymous") not in (None, "revoked-token")
+
+
+class CountingTokenCache(RedisTokenCache):
+    """The shared token cache, counting lookups (what an open host's scans should not make)."""
+
+    def __init__(self, client: Any, keys: Any) -> None:
+        super().__init__(client, keys)
+        self.gets = 0
+
+    def get(self, host: str, scope: str, identity: str) -> str | None:
+        self.gets += 1
+        return super().get(host, scope, identity)
+
+
+def test_an_open_host_skips_the_token_cache_until_it_answers_401(
+    spec_registry: SpecRegistry, registry_kit, ctx: Context
+) -> None:
+    # Given a registry that answers without any auth, and a client on the shared token cache
+    spec_registry.set_tags("team/app", ["1.0.0"])
+    tokens = CountingTokenCache(ctx.client, ctx.keys)
+    client = RegistryClient(transport=registry_kit().client.transport, tokens=tokens, open_host_ttl_s=60)
+    image = parse_image(f"{spec_registry.host}/team/app")
+
+    def listed() -> list[str]:
+        return client.list_tags(image, insecure=True, timeout_s=10).tags
+
+    # When it is scanned twice
+    assert listed() == ["1.0.0"] and listed() == ["1.0.0"]
+    # Then only the first scan, before the host was known to be open, asked the token cache
+    assert tokens.gets == 1
+
+    # When the registry starts to require tokens
+    spec_registry.token_auth = True
+    assert listed() == ["1.0.0"]
+    # Then its 401 ends the memory: the token cache is asked (empty), a token fetched and cached
+    assert tokens.gets == 2 and spec_registry.token_requests == 1
+    # And later scans use the shared cache again: the cached token serves without another 401
+    assert listed() == ["1.0.0"]
+    assert tokens.gets == 3 and spec_registry.token_requests == 1
+    assert len(spec_registry.requests_to("registry", status=401)) == 1
+
+    # And a host that answered 401 is not taken for open again at once (some of its repositories
+    # may be open, others not): a scan without a token that succeeds still leaves it using the cache
+    spec_registry.token_auth = False
+    tokens.forget(image.host, image.scope, "anonymous")
+    assert listed() == ["1.0.0"] and listed() == ["1.0.0"]
+    assert tokens.gets == 5
 
 
 def test_429_with_retry_after_throttles_the_host_for_everyone_and_is_retried(

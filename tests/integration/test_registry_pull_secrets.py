@@ -13,7 +13,7 @@ import pytest
 from gitops_tasks.registry.reconcile import reconcile
 from gitops_tasks.settings import Settings
 from gitops_tasks.sync.cluster import Cluster
-from gitops_tasks.tasks.registry import cluster_secrets
+from gitops_tasks.tasks.registry import DEFAULT_CLUSTER_CACHE_TTL_S, KubeSecrets, cluster_secrets
 from tests.kubeapi.fixtures import KubeTarget, kube_target, unique_name
 from tests.registryfixtures import REGISTRY_PASSWORD, REGISTRY_USERNAME, image_repository
 from tests.registryservers import DockerRegistry
@@ -94,3 +94,59 @@ def test_credentials_come_from_cluster_secrets_and_service_accounts(
     finally:
         admin.delete("v1", "Namespace", ns)
         admin.close()
+
+
+def test_cluster_secrets_are_cached_for_their_ttl_and_a_changed_secret_is_read_again(
+    kube: KubeTarget, docker_registry_auth: DockerRegistry, image_path: str, registry_kit, tmp_path: Path
+) -> None:
+    # Given a private image, a pull Secret in the cluster, and cluster reads cached with the
+    # default TTL on a clock the test moves
+    docker_registry_auth.push(image_path, "1.0.0")
+    host = docker_registry_auth.host
+    ns = unique_name("ttl")
+    admin = Cluster.from_kubeconfig(kube.kubeconfig)
+    admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    admin.apply(pull_secret("regcred", ns, host, REGISTRY_PASSWORD))
+    now = [1000.0]
+    reader = Cluster.from_kubeconfig(kube.kubeconfig)
+    cluster = KubeSecrets(reader, clock=lambda: now[0])
+    kit = registry_kit()
+
+    def scan(secret: str):  # type: ignore[no-untyped-def]
+        obj = image_repository("app", f"{host}/{image_path}", insecure=True, secretRef={"name": secret})
+        obj.namespace = ns
+        return reconcile(
+            obj,
+            {},
+            client=kit.client,
+            store=kit.store,
+            secrets_dir=tmp_path,
+            docker_config=False,
+            cluster=cluster,
+        )
+
+    try:
+        assert scan("regcred").result == "success"
+        # When the Secret changes to a wrong password
+        admin.apply(pull_secret("regcred", ns, host, "changed-password-1"))
+        # Then scans within the TTL use what was read (no API request), and the first one after it
+        # reads the change
+        now[0] += DEFAULT_CLUSTER_CACHE_TTL_S - 1
+        assert scan("regcred").result == "success"
+        now[0] += 2
+        changed = scan("regcred")
+        assert (changed.result, changed.reason) == ("stalled", "AuthenticationFailed")
+        assert "changed-password-1" not in changed.message
+        # And a missing Secret is not remembered: once it exists, the next scan finds it
+        missing = scan("later")
+        assert (missing.result, missing.reason) == ("stalled", "SecretNotFound")
+        admin.apply(pull_secret("later", ns, host, REGISTRY_PASSWORD))
+        assert scan("later").result == "success"
+        # And cluster_secrets takes the TTL as a parameter
+        configured = cluster_secrets(Settings(kubeconfig=kube.kubeconfig), ttl_s=5.0)
+        assert isinstance(configured, KubeSecrets) and configured.ttl_s == 5.0
+        configured.cluster.close()
+    finally:
+        admin.delete("v1", "Namespace", ns)
+        admin.close()
+        reader.close()

@@ -18,7 +18,7 @@ from tests.registryfixtures import (
     image_repository,
     write_dockerconfigjson,
 )
-from tests.registryservers import DockerRegistry
+from tests.registryservers import DockerRegistry, SpecRegistry
 
 
 def scan(
@@ -162,3 +162,56 @@ spec:
     assert "updated from 1.4.2 to 1.5.0" in events[-1].message
     # The other policy's image did not change: no new event
     assert len(ctx.events.recent(ref=policies["app-latest"])) == 1
+
+
+def test_a_scan_evaluates_only_the_policies_that_name_its_repository(
+    ctx: Context, spec_registry: SpecRegistry
+) -> None:
+    # Given two repositories with different tags, and a policy naming the first
+    from beat_schedule import entry_for
+
+    spec_registry.set_tags("team/one", ["1.0.0"])
+    spec_registry.set_tags("team/two", ["2.0.0"])
+    one = image_repository("one", f"{spec_registry.host}/team/one", insecure=True)
+    two = image_repository("two", f"{spec_registry.host}/team/two", insecure=True)
+
+    def policy(repository: str) -> Object:
+        return Object(
+            api_version="image.toolkit.fluxcd.io/v1",
+            kind="ImagePolicy",
+            name="app",
+            namespace="default",
+            spec={"imageRepositoryRef": {"name": repository}, "policy": {"semver": {"range": ">=0.1"}}},
+        )
+
+    ctx.catalog.apply([one, two, policy("one")], entry_for=entry_for)
+    ref = policy("one").ref
+
+    def run(repository: Object) -> None:
+        result = runner.run(
+            repository.ref,
+            reason="manual",
+            ctx=ctx,
+            reconciler=reconcile_image_repository,
+            enqueue_dependent=lambda _: False,
+        )
+        assert result["result"] == "success", result
+
+    run(one)
+    run(two)
+    assert ctx.status.get(ref)["latestImage"] == f"{one.spec['image']}:1.0.0"
+
+    # When the policy is pointed at the second repository (a new generation)
+    ctx.catalog.apply([policy("two")], entry_for=entry_for)
+    # Then the first repository's scan leaves it alone, and the second's evaluates it
+    run(one)
+    assert ctx.status.get(ref)["observedGeneration"] == 1
+    run(two)
+    status = ctx.status.get(ref)
+    assert (status["latestImage"], status["observedGeneration"]) == (f"{two.spec['image']}:2.0.0", 2)
+
+    # When the policy is deleted, scans that change the tags find nothing to evaluate
+    assert ctx.catalog.delete(ref)
+    spec_registry.set_tags("team/two", ["2.0.0", "2.1.0"])
+    run(two)
+    assert ctx.status.get(ref) == {}

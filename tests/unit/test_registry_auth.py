@@ -11,6 +11,7 @@ import pytest
 
 from gitops_tasks.registry.auth import (
     Credentials,
+    DockerConfigCache,
     credentials_from_docker_config,
     credentials_from_dockerconfig,
     resolve_credentials,
@@ -146,6 +147,72 @@ def test_docker_config_file_and_credential_helper(tmp_path: Path, monkeypatch: p
     obj = image_repository("app", "plain.example.com/a", secretRef={"name": "regcred"})
     found = resolve_credentials(obj, parse_image("plain.example.com/a"), secrets_dir=tmp_path / "secrets")
     assert found is not None and found.username == "from-file"
+
+
+def test_an_edited_docker_config_file_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a docker config file, read once
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    (tmp_path / "docker").mkdir()
+    path = tmp_path / "docker" / "config.json"
+    path.write_text(config(**{"edited.example.com": {"auth": _auth("first", "pw-1")}}))
+    image = parse_image("edited.example.com/a")
+    first = credentials_from_docker_config(image)
+    assert first is not None and first.username == "first"
+    assert credentials_from_docker_config(image) == first
+
+    # When it is edited (same size; the mtime moves on as any write moves it)
+    path.write_text(config(**{"edited.example.com": {"auth": _auth("other", "pw-2")}}))
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+
+    # Then the next lookup sees the new entry, and once the file is gone, nothing
+    second = credentials_from_docker_config(image)
+    assert second is not None and (second.username, second.password) == ("other", "pw-2")
+    path.unlink()
+    assert credentials_from_docker_config(image) is None
+
+
+def test_credential_helper_answers_are_reused_until_they_expire(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a credential helper that counts its runs, and a cache whose clock the test moves
+    helper_dir = tmp_path / "bin"
+    helper_dir.mkdir()
+    runs = tmp_path / "runs"
+    helper = helper_dir / "docker-credential-gtcount"
+    helper.write_text(
+        f"#!/bin/sh\nread server\necho run >> {runs}\n"
+        'echo \'{"ServerURL": "helped.example.com", "Username": "from-helper", "Secret": "helper-pw"}\'\n'
+    )
+    helper.chmod(0o755)
+    (tmp_path / "docker").mkdir()
+    path = tmp_path / "docker" / "config.json"
+    path.write_text(json.dumps({"credHelpers": {"helped.example.com": "gtcount"}}))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    monkeypatch.setenv("PATH", f"{helper_dir}{os.pathsep}{os.environ['PATH']}")
+    now = [1000.0]
+    cache = DockerConfigCache(helper_ttl_s=300, clock=lambda: now[0])
+    image = parse_image("helped.example.com/a")
+
+    def helper_runs() -> int:
+        return len(runs.read_text().splitlines()) if runs.exists() else 0
+
+    # When the same registry is looked up three times within the TTL
+    found = [cache.credentials(image) for _ in range(3)]
+
+    # Then the helper ran once and its answer served every lookup
+    assert helper_runs() == 1
+    assert all(c is not None and (c.username, c.password) == ("from-helper", "helper-pw") for c in found)
+    assert "helper-pw" not in repr(found)
+    # And after the TTL it runs again; so it does after an edit of the config file
+    now[0] += 301
+    cache.credentials(image)
+    assert helper_runs() == 2
+    path.write_text(json.dumps({"credHelpers": {"helped.example.com": "gtcount"}, "auths": {}}))
+    cache.credentials(image)
+    assert helper_runs() == 3
 
 
 def test_cert_secret_ref_files(tmp_path: Path) -> None:

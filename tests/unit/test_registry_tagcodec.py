@@ -7,7 +7,7 @@ import random
 import pytest
 
 from gitops_tasks.registry.scan import DEFAULT_EXCLUSION_LIST, exclusion_patterns, without_excluded
-from gitops_tasks.registry.tags import MemoryTagStore, decode_tags, encode_tags, tags_revision
+from gitops_tasks.registry.tags import MemoryTagStore, decode_tags, encode_tags, sorted_tags, tags_revision
 from tests.registryfixtures import image_repository
 from tests.registryservers import realistic_tags
 
@@ -24,11 +24,22 @@ def test_revision_depends_on_the_set_only() -> None:
     assert tags_revision([]).startswith("sha256:")
 
 
+def test_a_list_already_sorted_is_not_sorted_again() -> None:
+    ordered = ["1.0.0", "1.1.0", "latest"]
+    assert sorted_tags(ordered) is ordered
+    assert sorted_tags(["1.1.0", "1.0.0", "1.1.0"]) == ["1.0.0", "1.1.0"]
+    assert sorted_tags(["1.0.0", "1.0.0", "1.1.0"]) == ["1.0.0", "1.1.0"]
+    assert sorted_tags(iter(ordered)) == ordered and sorted_tags([]) == []
+    assert tags_revision(ordered) == tags_revision(reversed(ordered))
+
+
 def test_unknown_format_and_newlines_are_refused() -> None:
     with pytest.raises(ValueError, match="format"):
         decode_tags(b"\x09junk")
     with pytest.raises(ValueError, match="newline"):
         encode_tags(["a\nb"])
+    with pytest.raises(ValueError, match="newline"):
+        MemoryTagStore().put("ImageRepository/default/app", ["1.0.0", "2.0.0\n3.0.0"])
 
 
 def test_realistic_lists_take_a_few_bytes_per_tag() -> None:
