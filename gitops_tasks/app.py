@@ -55,6 +55,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             tasknames.SYNC_APPLY: {"queue": "sync"},
             tasknames.RECONCILE: {"queue": "priority"},
         },
+        # Task events leave the worker in batches (see gitops_tasks.consumer).
+        "worker_consumer": "gitops_tasks.consumer:Consumer",
         "worker_hijack_root_logger": True,
         "beat_max_loop_interval": 5,
     }
