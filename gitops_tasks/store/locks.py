@@ -13,6 +13,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 import redis
@@ -63,10 +64,13 @@ return 0
 
 class _Renewer:
     """One thread per process renews every held :class:`RunLock` (a thread per lock cost more CPU
-    than the poll it guarded). Each lock is renewed once a third of its TTL has passed."""
+    than the poll it guarded). Each lock is renewed once a third of its TTL has passed, and a lock's
+    ``when_slow`` callback runs once the lock has been held that long."""
 
     def __init__(self) -> None:
         self._locks: dict[int, tuple[RunLock, float]] = {}
+        #: id(lock) → (when the callback is due, on the monotonic clock; the callback).
+        self._slow: dict[int, tuple[float, Callable[[], object]]] = {}
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -80,9 +84,25 @@ class _Renewer:
                 self._thread.start()
             self._wake.notify()
 
+    def when_slow(self, lock: RunLock, after_s: float, callback: Callable[[], object]) -> None:
+        with self._wake:
+            self._slow[id(lock)] = (time.monotonic() + after_s, callback)
+            self._wake.notify()
+
     def remove(self, lock: RunLock) -> None:
         with self._wake:
             self._locks.pop(id(lock), None)
+            self._slow.pop(id(lock), None)
+
+    def _due_callbacks(self, now: float) -> tuple[list[Callable[[], object]], float]:
+        due, wait = [], DEFAULT_RENEWER_IDLE_S
+        for key, (at, callback) in list(self._slow.items()):
+            if now >= at:
+                due.append(callback)
+                del self._slow[key]
+            else:
+                wait = min(wait, at - now)
+        return due, wait
 
     def _due(self) -> tuple[list[RunLock], float]:
         now = time.monotonic()
@@ -101,11 +121,17 @@ class _Renewer:
         while True:
             with self._wake:
                 due, wait = self._due()
-                if not due:
-                    self._wake.wait(timeout=wait)
+                callbacks, callback_wait = self._due_callbacks(time.monotonic())
+                if not due and not callbacks:
+                    self._wake.wait(timeout=min(wait, callback_wait))
                     continue
             for lock in due:
                 lock.renew_once()
+            for callback in callbacks:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("a run-lock callback failed")
 
 
 #: Longest the renewer sleeps when it holds no lock (seconds).
@@ -133,6 +159,11 @@ class RunLock:
     def keep_alive(self) -> None:
         """Start renewing a lock this holder has just set (by ``acquire`` or in a pipeline)."""
         _renewer.add(self)
+
+    def when_slow(self, after_s: float, callback: Callable[[], object]) -> None:
+        """Call ``callback`` (from the renewer thread) if this lock is still kept alive ``after_s``
+        from now. It may run just as the holder finishes: make it check that the lock is still held."""
+        _renewer.when_slow(self, after_s, callback)
 
     def stop_renewing(self) -> None:
         _renewer.remove(self)

@@ -64,6 +64,18 @@ def run(
             return {"result": "gone", "message": f"{ref} is not in the catalog"}
         if obj.suspended and reason == "schedule":
             return {"result": "suspended", "message": f"{ref} is suspended"}
+        # Reconciling=True is written only for a run that takes a while (see store.runstate).
+        generation, begun, prev = int(obj.metadata.get("generation", 1)), time.time(), started.previous
+        lock.when_slow(
+            runstate.DEFAULT_RECONCILING_AFTER_S,
+            lambda: runstate.mark_reconciling(
+                ctx.client,
+                ctx.keys,
+                ref,
+                status=reconciling(prev, generation=generation, now=begun),
+                lock_token=lock.token,
+            ),
+        )
         status, delay, summary = _reconcile_locked(
             obj,
             prev=started.previous,
@@ -96,7 +108,6 @@ def _reconcile_locked(
     ref = obj.ref
     generation = int(obj.metadata.get("generation", 1))
     started = time.time()
-    ctx.status.put(ref, reconciling(prev, generation=generation, now=started))
     try:
         outcome = reconciler(obj, prev, ctx)
     except SoftTimeLimitExceeded:
