@@ -54,11 +54,10 @@ def render(figures: dict[str, Any], *, command: str) -> Section:
     parts = [
         "## Registry scanning: the global rate limit, scan throughput, tag-list memory\n",
         f"Run {started} with `{command}`, code at commit {figures['code']}. Everything ran on this "
-        f"2-core machine, which **other work shared at the time** (test suites and benchmarks of other "
-        f"engineers): over the whole run the machine was {busy:.0f} % busy, counting our own processes. "
-        "Throughput and CPU figures below are therefore pessimistic and noisy (the CPU tables show how "
-        "much of the machine other work took); a busy machine also lengthens the path between taking "
-        "a token and the request reaching the registry (see 1).\n",
+        f"2-core machine: over the whole run it was {busy:.0f} % busy, counting our own processes. The "
+        "CPU tables show how much of the machine other work took (the 'other' columns); other work "
+        "makes throughput figures noisy and lengthens the path between a rate-limit slot and the "
+        "request reaching the registry (see 1).\n",
         *[note + "\n" for note in figures.get("notes", [])],
         "**Setup.** A private redis-server; a registry of our own that follows the distribution spec "
         f"(`tests.registryservers.SpecRegistry` with {b.DEFAULT_REPOS} repositories `bench/img-N`, "
