@@ -59,6 +59,9 @@ def run(
     lock.keep_alive()
     status: dict[str, Any] | None = None
     delay: float | None = None
+    # Dependents are queued only after this run's status is stored: a dependent that started
+    # earlier could read the previous revision and find nothing to do.
+    dependents: list[ObjectRef] = []
     try:
         if obj is None:
             return {"result": "gone", "message": f"{ref} is not in the catalog"}
@@ -82,7 +85,7 @@ def run(
             token=started.token,
             ctx=ctx,
             reconciler=reconciler,
-            enqueue_dependent=enqueue_dependent,
+            dependents=dependents,
         )
         return summary
     finally:
@@ -91,6 +94,8 @@ def run(
         token_now = runstate.finish(
             ctx.client, ctx.keys, ref, status=status, next_run_in_s=delay, lock_token=lock.token
         )
+        for dependent in dependents:
+            enqueue_dependent(dependent)
         if requeue is not None and status is not None and token_now != started.token:
             requeue(ref)
 
@@ -102,9 +107,11 @@ def _reconcile_locked(
     token: str | None,
     ctx: Context,
     reconciler: Reconciler,
-    enqueue_dependent: Callable[[ObjectRef], bool],
+    dependents: list[ObjectRef],
 ) -> tuple[dict[str, Any], float | None, dict[str, Any]]:
-    """Run the reconciler; return (status to store, seconds to the next run or None, summary)."""
+    """Run the reconciler; return (status to store, seconds to the next run or None, summary).
+
+    Appends to ``dependents`` the objects to queue once the status is stored."""
     ref = obj.ref
     generation = int(obj.metadata.get("generation", 1))
     started = time.time()
@@ -130,8 +137,7 @@ def _reconcile_locked(
         wait_retry_s=ctx.settings.wait_retry_s,
     )
     if outcome.changed and outcome.ready:
-        for dependent in dependents_of(ref, ctx.catalog.iter_kinds(DEPENDENT_KINDS)):
-            enqueue_dependent(dependent)
+        dependents.extend(dependents_of(ref, ctx.catalog.iter_kinds(DEPENDENT_KINDS)))
     # A run that changed nothing and stays Ready is DEBUG: at thousands of polls a minute the INFO
     # log keeps what a person wants to read (new revisions, failures, recoveries).
     quiet = outcome.ready and not outcome.changed and (condition(prev, "Ready") or {}).get("status") == "True"

@@ -96,3 +96,37 @@ def test_a_late_mark_never_overwrites_the_final_status(ctx: Context) -> None:
     # Then nothing is written
     assert stored is False
     assert ctx.status.get(obj.ref) == final
+
+
+KUSTOMIZATION = """
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: site, namespace: default}
+spec: {interval: 1h, path: ./, prune: true, sourceRef: {kind: GitRepository, name: app}}
+"""
+
+
+def test_dependents_are_queued_only_after_the_new_revision_is_stored(ctx: Context) -> None:
+    # Given a Kustomization that depends on the repository
+    obj = declare(ctx)
+    ctx.catalog.apply(load_text(KUSTOMIZATION, filename="k.yaml"), entry_for=entry_for)
+    seen_by_dependent: list[str] = []
+
+    def enqueue(dependent: Any) -> bool:
+        # What a dependent starting right now would read as its source's revision
+        seen_by_dependent.append(ctx.status.get(obj.ref).get("artifact", {}).get("revision", ""))
+        return True
+
+    # When a run finds a new revision
+    new = Outcome(
+        "success",
+        "Succeeded",
+        "new revision",
+        revision="main@sha1:4",
+        changed=True,
+        facts={"artifact": {"revision": "main@sha1:4"}},
+    )
+    runner.run(obj.ref, reason="manual", ctx=ctx, reconciler=lambda o, p, c: new, enqueue_dependent=enqueue)
+
+    # Then the dependent was queued once, after the revision was stored
+    assert seen_by_dependent == ["main@sha1:4"]
