@@ -49,7 +49,14 @@ def test_pushed_tags_reach_the_policy_and_a_newer_tag_updates_it(
 
     # Then the scan records the tags and the policy the latest release
     wait_for(lambda: status(ctx, "ImagePolicy", "app").get("latestImage") == f"{image}:1.1.0", what="1.1.0")
-    scanned = status(ctx, "ImageRepository", "app")
+    # (the policy is evaluated inside the scan, so its status may land a moment before the scan's own)
+    scanned = wait_for(
+        lambda: (
+            status(ctx, "ImageRepository", "app").get("lastScanResult")
+            and status(ctx, "ImageRepository", "app")
+        ),
+        what="the scan's status",
+    )
     assert scanned["lastScanResult"]["tagCount"] == 3
     assert scanned["canonicalImageName"] == image
 
@@ -58,7 +65,10 @@ def test_pushed_tags_reach_the_policy_and_a_newer_tag_updates_it(
     wait_for(lambda: status(ctx, "ImagePolicy", "app").get("latestImage") == f"{image}:1.2.0", what="1.2.0")
     events = cli("events", "--for", "ImagePolicy/app").stdout
     assert "updated from 1.1.0 to 1.2.0" in events, events
-    assert status(ctx, "ImageRepository", "app")["lastScanResult"]["tagCount"] == 4
+    wait_for(
+        lambda: status(ctx, "ImageRepository", "app")["lastScanResult"]["tagCount"] == 4,
+        what="4 tags in status",
+    )
 
     # And the CLI shows the latest image, and a manual reconcile waits for its scan
     listed = cli("get", "imagepolicy", "app").stdout
