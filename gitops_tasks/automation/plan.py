@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gitops_tasks.sources import GitError, Remote, run_git
+from gitops_tasks.sources import GitError, Remote, gitcli
 
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _BRANCH = re.compile(r"(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[^\x00-\x20~^:?*\[\\\x7f]+(?<![./])(?<!\.lock)")
@@ -53,22 +53,10 @@ class Plan:
 
 
 def ls_remote(remote: Remote) -> tuple[dict[str, str], str | None]:
-    """The remote's refs (name → SHA, peeled tags included) and HEAD's symref target."""
-    out = run_git(
-        ["ls-remote", "--symref", "--end-of-options", remote.url],
-        timeout_s=remote.timeout_s,
-        remote=remote,
-        operation="ls-remote",
-    )
-    refs: dict[str, str] = {}
-    head = None
-    for line in out.splitlines():
-        left, _, name = line.partition("\t")
-        if left.startswith("ref: ") and name == "HEAD":
-            head = left[5:].strip()
-        elif name:
-            refs[name.strip()] = left.strip()
-    return refs, head
+    """The remote's refs (name → SHA, peeled tags included) and HEAD's symref target, listed as a
+    poll lists them (``sources.gitcli.ls_remote``: natively over ``git://``)."""
+    listed = gitcli.ls_remote(remote, timeout_s=remote.timeout_s)
+    return dict(listed.refs), listed.head_target
 
 
 def make_plan(refs: Mapping[str, str], head: str | None, target: Target, url: str) -> Plan:
