@@ -55,7 +55,7 @@ from tests.procs import Proc, RedisServer
 #: Repositories (and GitRepository objects) in one cycle.
 DEFAULT_REPOS = 500
 #: Measured cycles per configuration (the median is reported).
-DEFAULT_REPEATS = 3
+DEFAULT_REPEATS = 5
 #: Worker configurations measured: (processes, threads per process).
 DEFAULT_CONFIGS = ((1, 8), (2, 4), (2, 8))
 #: A cycle that takes longer than this fails the benchmark (seconds).
@@ -335,6 +335,7 @@ def measure(
                     threads=threads,
                     repeats=repeats,
                     profile=profile and variant is variants[0] and (processes, threads) == DEFAULT_CONFIGS[0],
+                    paired_work=_lower_bound_work(variant.urls, processes * threads),
                 )
             figures["variants"].append(variant)
         if whatif:
@@ -342,7 +343,14 @@ def measure(
             for change in DEFAULT_WHATIFS:
                 figures["whatif"].append(
                     _measure_config(
-                        base, server, variants[0], processes=1, threads=8, repeats=repeats, whatif=change
+                        base,
+                        server,
+                        variants[0],
+                        processes=1,
+                        threads=8,
+                        repeats=repeats,
+                        whatif=change,
+                        paired_work=_lower_bound_work(variants[0].urls, 8),
                     )
                 )
     finally:
@@ -355,6 +363,11 @@ def measure(
         else:
             shutil.rmtree(base, ignore_errors=True)
     return figures
+
+
+def _lower_bound_work(urls: list[str], concurrency: int) -> Callable[[], None]:
+    """One run of the lower bound: ``git ls-remote`` (protocol v0) over ``urls``, ``concurrency`` wide."""
+    return lambda: gitwork.ls_remote_pool(urls, concurrency=concurrency, protocol=0)
 
 
 def _measure_baselines(variant: Variant, mirrors: list[Path], repeats: int) -> None:
@@ -396,8 +409,11 @@ def _measure_config(
     repeats: int,
     whatif: str | None = None,
     profile: bool = False,
+    paired_work: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Start the workers, warm up, measure ``repeats`` cycles (and one profiled cycle if asked)."""
+    """Start the workers, warm up, measure ``repeats`` cycles (and one profiled cycle if asked).
+
+    ``paired_work`` (the lower bound at the same concurrency) runs once before each cycle."""
     label = f"{variant.key}-{processes}x{threads}" + (
         f"-{whatif.replace(',', '+')}" if whatif is not None else ""
     )
@@ -438,14 +454,24 @@ def _measure_config(
         out["warmup"] = cycles.run(f"{label}-warmup", workers)
         print(f"  {label} warm-up: {out['warmup'].wall_s:.2f}s {out['warmup'].results}", flush=True)
         out["cycles"] = []
+        # The lower bound at the same concurrency runs right before each cycle (while the idle
+        # workers wait on an empty queue), so both see the same machine: on a shared 2-core machine
+        # the standalone baselines, measured minutes earlier, drift by ±20 %.
+        paired = Baseline(f"ls-remote ×{processes * threads} threads, -c protocol.version=0, paired")
         for i in range(repeats):
+            if paired_work is not None:
+                before = variant.meter.snapshot([])
+                paired_work()
+                paired.runs.append(Meter.diff(before, variant.meter.snapshot([])))
             cycle = cycles.run(f"{label}-{i}", workers)
             out["cycles"].append(cycle)
             print(
                 f"  {label} cycle {i + 1}: {cycle.wall_s:.2f}s {cycle.results} "
-                f"drops={cycle.counters.listen_overflows}",
+                f"drops={cycle.counters.listen_overflows}"
+                + (f"; paired lower bound {paired.runs[-1].wall_s:.2f}s" if paired.runs else ""),
                 flush=True,
             )
+        out["paired"] = paired if paired.runs else None
         if profile:
             with pyspy.record([w.pid for w in workers], log_dir) as paths:
                 out["profiled"] = cycles.run(f"{label}-profiled", workers)

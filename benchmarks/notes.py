@@ -33,7 +33,9 @@ def poll(figures: dict[str, Any]) -> str:
     one = first.configs.get((1, 8))
     half = first.configs.get((2, 4))
     two = first.configs.get((2, 8))
-    lower8 = b["ls_v0_8"].median_run()
+    # The lower bound run alternately with the 1×8 cycles, when there is one (same machine state).
+    lower8 = (one.get("paired") if one else None) or b["ls_v0_8"]
+    lower8 = lower8.median_run()
     if one:
         c1 = _median_counters(one["cycles"])
         out.append(
@@ -75,7 +77,7 @@ def poll(figures: dict[str, Any]) -> str:
     if two:
         c2 = _median_counters(two["cycles"])
         runs2 = [r for c in two["cycles"] for r in c.run_s]
-        lower16 = b["ls_v0_16"].median_run()
+        lower16 = (two.get("paired") or b["ls_v0_16"]).median_run()
         out.append(
             f"- **At 16 concurrent polls (2×8) `git daemon` drops connections**: the kernel dropped "
             f"{c2.listen_overflows} from its listen queue in the median cycle (git daemon listens with a "
@@ -117,7 +119,8 @@ def poll(figures: dict[str, Any]) -> str:
                 f"cycle {base_wall:.2f} → {wall:.2f} s"
             )
         out.append(
-            "- **Measured effect of each candidate change** (what-if table; with 3 cycles the wall times "
+            f"- **Measured effect of each candidate change** (what-if table; with {figures['repeats']} "
+            "cycles the wall times "
             "move ±10 % from run to run on this shared machine, so read the CPU column first): "
             + "; ".join(lines)
             + "."

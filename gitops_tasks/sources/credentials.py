@@ -99,6 +99,8 @@ def mask_url(url: str) -> str:
     ``https://user:pw@h/r`` → ``https://user:***@h/r``; ``https://token@h/r`` → ``https://***@h/r``
     (a lone http user is treated as a token); ``ssh://git@h/r`` is kept (a login, not a secret).
     """
+    if "://" not in url:
+        return url
     return _URL_USERINFO.sub(lambda m: m.group(1) + _mask_userinfo(m.group(1), m.group(2)) + "@", url)
 
 

@@ -6,11 +6,18 @@ each with a CamelCase reason, a message and ``lastTransitionTime``.
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import UTC, datetime
 from typing import Any
 
 from gitops_tasks.objects.outcome import Outcome
+
+
+#: One generator per process: a new ``Random()`` per run would read ``os.urandom`` to seed itself.
+_RNG = random.Random()
+# Reseeded in a forked child, so prefork workers do not draw the same jitter.
+os.register_at_fork(after_in_child=_RNG.seed)
 
 
 def iso(ts: float) -> str:
@@ -90,7 +97,7 @@ def next_delay_s(
     ``wait_retry_s``. transient: ``backoff_base_s · 2^(failures-1)``, capped by the interval and by
     ``backoff_max_s``, with full jitter on the upper half.
     """
-    rng = rng or random.Random()
+    rng = rng or _RNG
     if outcome.result == "waiting":
         return outcome.retry_after_s if outcome.retry_after_s is not None else wait_retry_s
     if outcome.result == "transient":

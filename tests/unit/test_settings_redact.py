@@ -52,6 +52,8 @@ def test_every_environment_variable_is_documented_in_the_readme() -> None:
         ("fatal: could not read from https://bob:s3cr3tpass@git.example.test/x.git", "s3cr3tpass"),
         ("GET https://ghp_tokenvalue123@github.test/org/repo", "ghp_tokenvalue123"),
         ("Authorization: Bearer abcdef123456", "abcdef123456"),
+        ("curl -H 'aUtHoRiZaTiOn: token abcdef123456'", "abcdef123456"),
+        ("proxy said AUTHORIZATION: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
         ("amqp://guest:rabbitpass@127.0.0.1:5672//", "rabbitpass"),
     ],
 )
@@ -59,6 +61,11 @@ def test_redact_masks_credentials(text: str, secret: str) -> None:
     masked = redact(text)
     assert secret not in masked
     assert "***" in masked
+
+
+def test_redact_leaves_text_without_credentials_unchanged() -> None:
+    text = "stored artifact for revision main@sha1:0123abcd (no fetch: unchanged)"
+    assert redact(text) == text
 
 
 def test_redact_keeps_ssh_user_names_and_masks_given_secrets() -> None:
