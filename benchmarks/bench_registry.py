@@ -838,6 +838,8 @@ class Lookup:
     #: (wall s, CPU s of this process) of the best try.
     policy_lookup: tuple[float, float]
     dependents_lookup: tuple[float, float]
+    #: The same dependents lookup by reading every dependent kind (as before the index).
+    dependents_scan: tuple[float, float] = (0.0, 0.0)
 
 
 def _best(work: Callable[[], object]) -> tuple[float, float]:
@@ -851,10 +853,12 @@ def _best(work: Callable[[], object]) -> tuple[float, float]:
 
 
 def measure_lookups(base: Path) -> list[Lookup]:
-    """What a scan spends finding its ImagePolicies (``Catalog.iter_kind``, every scan) and its
-    dependents (``dependents_of(ref, Catalog.all())``, every scan whose tags changed), as the
-    worker calls them, against catalogs of ImageRepositories of growing size."""
+    """What a scan spends finding its ImagePolicies (``Catalog.image_policies_of``, every scan) and
+    its dependents (``Catalog.dependents_of``, every scan whose tags changed), as the worker calls
+    them, against catalogs of N ImageRepositories with one ImagePolicy each; and the dependents
+    lookup as a scan of every dependent kind, which is what it costs without the index."""
     from gitops_tasks.objects import dependents_of
+    from gitops_tasks.store.catalog import DEPENDENT_KINDS
 
     server = RedisServer(base / "redis-lookups")
     client = redis.Redis.from_url(server.url(0), decode_responses=True)
@@ -873,10 +877,31 @@ def measure_lookups(base: Path) -> list[Lookup]:
                 )
                 for i in range(size)
             ]
-            catalog.apply(objects, entry_for=entry_for)
-            policies = _best(lambda: list(catalog.iter_kind("ImagePolicy")))  # noqa: B023 (called now)
-            dependents = _best(lambda: dependents_of(objects[0].ref, catalog.all()))  # noqa: B023
-            out.append(Lookup(size, policies, dependents))
+            policies = [
+                Object(
+                    api_version="image.toolkit.fluxcd.io/v1",
+                    kind="ImagePolicy",
+                    name=f"img-{i:05d}",
+                    namespace="default",
+                    spec={
+                        "imageRepositoryRef": {"name": f"img-{i:05d}"},
+                        "policy": {"semver": {"range": ">=0"}},
+                    },
+                )
+                for i in range(size)
+            ]
+            catalog.apply(objects + policies, entry_for=entry_for)
+            ref = objects[0].ref
+            found = catalog.dependents_of(ref)
+            assert found == [policies[0].ref], found
+            out.append(
+                Lookup(
+                    size,
+                    _best(lambda: catalog.image_policies_of(ref)),  # noqa: B023 (called now)
+                    _best(lambda: catalog.dependents_of(ref)),  # noqa: B023
+                    _best(lambda: dependents_of(ref, catalog.iter_kinds(DEPENDENT_KINDS))),  # noqa: B023
+                )
+            )
             print(f"  lookups at {size} objects: {out[-1]}", flush=True)
     finally:
         client.close()

@@ -1,13 +1,16 @@
 """The catalog: declared objects in Redis, applied all or nothing, with their schedule entries.
 
 Besides the objects (one hash), the catalog keeps indexes written in the same transactions: the
-object keys of each kind, and for each ImageRepository the ImagePolicies that name it (built for
-the whole catalog by the first apply that finds it missing; until then readers scan the kind).
+object keys of each kind, and for each object the objects that depend on it (their ``sourceRef``,
+``imageRepositoryRef`` or ``dependsOn`` names it). A catalog written by an earlier version gets
+both rebuilt for the whole catalog by the first apply that finds them missing (``INDEX_VERSION``);
+until then readers scan the kinds instead.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -15,7 +18,7 @@ from typing import Any, cast
 
 import redis
 
-from gitops_tasks.objects.kinds import source_ref
+from gitops_tasks.objects.kinds import dependents_of, depends_on, source_ref
 from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.store.keys import Keys
 
@@ -29,15 +32,25 @@ DEFAULT_READ_CHUNK = 500
 #: Builds the schedule metadata for an object, or None when its kind is not scheduled.
 EntryFactory = Callable[[Object], "dict[str, Any] | None"]
 
-#: The kind indexed by the ImageRepository it reads (``spec.imageRepositoryRef``).
+#: The kind a registry scan evaluates, found through its ImageRepository's dependents.
 IMAGE_POLICY = "ImagePolicy"
 
-# KEYS[1] the ImagePolicy index's built marker, KEYS[2] one ImageRepository's ImagePolicy index set,
-# KEYS[3] the catalog hash. Returns false when the index is not built yet, else the JSON of every
-# ImagePolicy in the set (one that left the catalog meanwhile is skipped).
-IMAGE_POLICIES_OF_SCRIPT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local names = redis.call('SMEMBERS', KEYS[2])
+#: Kinds that can depend on another object (through sourceRef, imageRepositoryRef or dependsOn).
+DEPENDENT_KINDS = ("ImagePolicy", "ImageUpdateAutomation", "Kustomization")
+
+#: Version of the indexes kept beside the objects; an older or missing one is rebuilt by an apply.
+INDEX_VERSION = "2"
+
+# KEYS[1] the index version, KEYS[2] one object's dependents set, KEYS[3] the catalog hash; ARGV[1]
+# the index version this code writes, ARGV[2] a key prefix ("" for all). Returns false when the
+# index is not built yet, else the JSON of every dependent whose key starts with ARGV[2] (one that
+# left the catalog meanwhile is skipped).
+DEPENDENTS_SCRIPT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+local names = {}
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if string.sub(name, 1, #ARGV[2]) == ARGV[2] then names[#names + 1] = name end
+end
 local out = {}
 for i = 1, #names, 500 do
   local values = redis.call('HMGET', KEYS[3], unpack(names, i, math.min(i + 499, #names)))
@@ -47,6 +60,20 @@ for i = 1, #names, 500 do
 end
 return out
 """
+
+
+def targets_of(obj: Object) -> set[str]:
+    """Keys of the objects ``obj`` depends on (the dependents index files ``obj`` under each)."""
+    out = {ref.key for ref in depends_on(obj)}
+    source = source_ref(obj)
+    if source is not None:
+        out.add(source.key)
+    return out
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` as a literal in a Redis glob pattern."""
+    return re.sub(r"([\\*?\[\]])", r"\\\1", text)
 
 
 @dataclass(frozen=True)
@@ -64,7 +91,7 @@ class Catalog:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
-        self._image_policies_of = client.register_script(IMAGE_POLICIES_OF_SCRIPT)
+        self._dependents = client.register_script(DEPENDENTS_SCRIPT)
 
     def get(self, ref: ObjectRef) -> Object | None:
         raw = self.client.hget(self.keys.catalog, ref.key)
@@ -76,7 +103,8 @@ class Catalog:
     def iter_kind(self, kind: str | None = None, namespace: str | None = None) -> Iterator[Object]:
         """The objects of ``kind`` (all kinds with None), optionally of one namespace.
 
-        With a kind only that kind's objects are read (through the per-kind key index).
+        With a kind only that kind's objects are read (through the per-kind key index, or a scan of
+        the keys while the index is not built).
         """
         if kind is None:
             for key, raw in self.client.hscan_iter(self.keys.catalog, count=1000):
@@ -84,6 +112,11 @@ class Catalog:
                     yield Object.from_json(raw)
             return
         keys = sorted(self.client.smembers(self.keys.catalog_kind(kind)))
+        if not keys and self.client.get(self.keys.catalog_indexes) != INDEX_VERSION:
+            # A catalog written before the per-kind index, until its next apply builds it.
+            keys = sorted(
+                k for k, _ in self.client.hscan_iter(self.keys.catalog, match=f"{kind}/*", count=1000)
+            )
         if namespace is not None:
             keys = [k for k in keys if ObjectRef.parse(k).namespace == namespace]
         for start in range(0, len(keys), DEFAULT_READ_CHUNK):
@@ -95,19 +128,28 @@ class Catalog:
         for kind in kinds:
             yield from self.iter_kind(kind)
 
+    def _indexed_dependents(self, ref: ObjectRef, kind_prefix: str) -> list[Object] | None:
+        """Dependents of ``ref`` whose key starts with ``kind_prefix``, through the index (one round
+        trip); None while the index is not built."""
+        raws = self._dependents(
+            keys=[self.keys.catalog_indexes, self.keys.catalog_dependents(ref.key), self.keys.catalog],
+            args=[INDEX_VERSION, kind_prefix],
+        )
+        return None if raws is None else [Object.from_json(raw) for raw in raws]
+
     def image_policies_of(self, repository: ObjectRef) -> list[Object]:
         """The ImagePolicies whose ``imageRepositoryRef`` names ``repository``, sorted by key: one
-        round trip through the per-repository index (a scan of every ImagePolicy while the index
-        is not built yet)."""
-        raws = self._image_policies_of(
-            keys=[
-                self.keys.catalog_image_policies_built,
-                self.keys.catalog_image_policies(repository.key),
-                self.keys.catalog,
-            ]
-        )
-        found = self.iter_kind(IMAGE_POLICY) if raws is None else (Object.from_json(raw) for raw in raws)
-        return sorted((p for p in found if source_ref(p) == repository), key=lambda p: p.ref.key)
+        round trip through the dependents index (a scan of every ImagePolicy while the index is not
+        built yet)."""
+        found = self._indexed_dependents(repository, f"{IMAGE_POLICY}/")
+        policies = self.iter_kind(IMAGE_POLICY) if found is None else found
+        return sorted((p for p in policies if source_ref(p) == repository), key=lambda p: p.ref.key)
+
+    def dependents_of(self, ref: ObjectRef) -> list[ObjectRef]:
+        """The objects to reconcile after ``ref`` changed, sorted (see ``objects.dependents_of``):
+        one round trip through the index, a scan of the dependent kinds while it is not built."""
+        found = self._indexed_dependents(ref, "")
+        return dependents_of(ref, self.iter_kinds(DEPENDENT_KINDS) if found is None else found)
 
     def apply(
         self,
@@ -130,29 +172,26 @@ class Catalog:
         while True:
             with self.client.pipeline(transaction=True) as pipe:
                 try:
-                    pipe.watch(self.keys.catalog, self.keys.catalog_image_policies_built)
+                    pipe.watch(self.keys.catalog, self.keys.catalog_indexes)
                     keys = [o.ref.key for o in objects]
                     existing: list[str | None] = list(pipe.hmget(self.keys.catalog, keys)) if keys else []  # type: ignore[call-overload]
                     results = [_compare(obj, old) for obj, old in zip(objects, existing, strict=True)]
                     if dry_run:
                         pipe.unwatch()
                         return results
-                    index_missing = not pipe.exists(self.keys.catalog_image_policies_built)
-                    index = self._image_policy_index(pipe) if index_missing else {}
+                    rebuild = pipe.get(self.keys.catalog_indexes) != INDEX_VERSION
+                    indexes = self._read_indexes(pipe) if rebuild else None
                     pipe.multi()
-                    for repository_key, policy_keys in index.items():
-                        pipe.sadd(self.keys.catalog_image_policies(repository_key), *policy_keys)
-                    if index_missing:
-                        pipe.set(self.keys.catalog_image_policies_built, "1")
+                    if indexes is not None:
+                        self._write_indexes(pipe, *indexes)
                     due = sum(1 for applied in results if applied.action != "unchanged")
                     position = 0
                     for obj, applied, old_raw in zip(objects, results, existing, strict=True):
                         obj.metadata["generation"] = applied.generation
                         pipe.hset(self.keys.catalog, obj.ref.key, obj.to_json())
                         pipe.sadd(self.keys.catalog_kind(obj.kind), obj.ref.key)
-                        if obj.kind == IMAGE_POLICY:
-                            old = Object.from_json(old_raw) if old_raw else None
-                            self._index_image_policy(pipe, obj.ref, old=old, new=obj)
+                        old = Object.from_json(old_raw) if old_raw else None
+                        self._index_dependent(pipe, obj.ref, old=old, new=obj)
                         entry = entry_for(obj)
                         first_run = now
                         if applied.action != "unchanged" and entry is not None and due > 1:
@@ -184,26 +223,39 @@ class Catalog:
         else:
             pipe.zadd(self.keys.schedule, {key: now}, nx=True)
 
-    def _image_policy_index(self, pipe: Any) -> dict[str, set[str]]:
-        """The whole ImagePolicy index, from every ImagePolicy in the catalog (read once, by the
-        apply that finds the index missing)."""
-        index: dict[str, set[str]] = {}
-        for key, raw in pipe.hscan_iter(self.keys.catalog, match=f"{IMAGE_POLICY}/*", count=1000):
-            repository = source_ref(Object.from_json(raw))
-            if repository is not None:
-                index.setdefault(repository.key, set()).add(key)
-        return index
+    def _read_indexes(self, pipe: Any) -> tuple[dict[str, set[str]], dict[str, set[str]], list[str]]:
+        """Both indexes for the whole catalog, read once by the apply that finds them missing or
+        older: (kind → keys, target → dependent keys, keys of an earlier version's index)."""
+        kinds: dict[str, set[str]] = {}
+        dependents: dict[str, set[str]] = {}
+        for key, raw in pipe.hscan_iter(self.keys.catalog, count=1000):
+            obj = Object.from_json(raw)
+            kinds.setdefault(obj.kind, set()).add(key)
+            for target in targets_of(obj):
+                dependents.setdefault(target, set()).add(key)
+        pattern = _glob_escape(self.keys.catalog_legacy_index_prefix) + "*"
+        legacy = list(pipe.scan_iter(match=pattern, count=1000))
+        return kinds, dependents, legacy
 
-    def _index_image_policy(
-        self, pipe: Any, ref: ObjectRef, *, old: Object | None, new: Object | None
+    def _write_indexes(
+        self, pipe: Any, kinds: dict[str, set[str]], dependents: dict[str, set[str]], legacy: list[str]
     ) -> None:
-        """Queue the index changes of ImagePolicy ``ref`` going from ``old`` to ``new`` (None: absent)."""
-        before = source_ref(old) if old is not None else None
-        after = source_ref(new) if new is not None else None
-        if before is not None and before != after:
-            pipe.srem(self.keys.catalog_image_policies(before.key), ref.key)
-        if after is not None:
-            pipe.sadd(self.keys.catalog_image_policies(after.key), ref.key)
+        for kind, keys in kinds.items():
+            pipe.sadd(self.keys.catalog_kind(kind), *keys)
+        for target, keys in dependents.items():
+            pipe.sadd(self.keys.catalog_dependents(target), *keys)
+        if legacy:
+            pipe.delete(*legacy)
+        pipe.set(self.keys.catalog_indexes, INDEX_VERSION)
+
+    def _index_dependent(self, pipe: Any, ref: ObjectRef, *, old: Object | None, new: Object | None) -> None:
+        """Queue the index changes of ``ref`` going from ``old`` to ``new`` (None: absent)."""
+        before = targets_of(old) if old is not None else set()
+        after = targets_of(new) if new is not None else set()
+        for target in sorted(before - after):
+            pipe.srem(self.keys.catalog_dependents(target), ref.key)
+        for target in sorted(after):
+            pipe.sadd(self.keys.catalog_dependents(target), ref.key)
 
     def delete(self, ref: ObjectRef) -> bool:
         """Remove an object, its schedule entry, status and pending request. False if absent."""
@@ -211,11 +263,7 @@ class Catalog:
             with self.client.pipeline(transaction=True) as pipe:
                 try:
                     pipe.watch(self.keys.catalog)
-                    old_raw = (
-                        cast("str | None", pipe.hget(self.keys.catalog, ref.key))
-                        if ref.kind == IMAGE_POLICY
-                        else None
-                    )
+                    old_raw = cast("str | None", pipe.hget(self.keys.catalog, ref.key))
                     pipe.multi()
                     pipe.hdel(self.keys.catalog, ref.key)
                     pipe.srem(self.keys.catalog_kind(ref.kind), ref.key)
@@ -226,7 +274,7 @@ class Catalog:
                     pipe.delete(self.keys.guard(ref.key))
                     pipe.delete(self.keys.tags(ref.key))
                     if old_raw:
-                        self._index_image_policy(pipe, ref, old=Object.from_json(old_raw), new=None)
+                        self._index_dependent(pipe, ref, old=Object.from_json(old_raw), new=None)
                     removed = pipe.execute()[0]
                 except redis.WatchError:
                     continue

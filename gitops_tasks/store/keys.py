@@ -21,16 +21,23 @@ class Keys:
         """Set: the object keys of one kind in the catalog (an index: listing a kind reads only it)."""
         return f"{self.prefix}catalog:kind:{kind}"
 
-    def catalog_image_policies(self, repository_key: str) -> str:
-        """Set: the keys of the ImagePolicies whose ``imageRepositoryRef`` names the ImageRepository
-        ``repository_key`` (an index: a scan reads only its own policies)."""
-        return f"{self.prefix}catalog:imagepolicies:{repository_key}"
+    def catalog_dependents(self, target_key: str) -> str:
+        """Set: the keys of the objects whose ``sourceRef``, ``imageRepositoryRef`` or ``dependsOn``
+        names the object ``target_key`` (an index: a run that changed something reads only its own
+        dependents, and a scan only its own ImagePolicies)."""
+        return f"{self.prefix}catalog:dependents:{target_key}"
 
     @property
-    def catalog_image_policies_built(self) -> str:
-        """String: present once the :meth:`catalog_image_policies` index covers the whole catalog
-        (a catalog written before the index has it built by its next apply)."""
-        return f"{self.prefix}catalog:imagepolicies-built"
+    def catalog_indexes(self) -> str:
+        """String: the version of the catalog's indexes (per kind, dependents) once they cover the
+        whole catalog; a catalog written by an earlier version has them rebuilt by its next apply."""
+        return f"{self.prefix}catalog:indexes"
+
+    @property
+    def catalog_legacy_index_prefix(self) -> str:
+        """Start of every key of an earlier version's ImagePolicy index (removed when the indexes
+        are rebuilt)."""
+        return f"{self.prefix}catalog:imagepolicies"
 
     @property
     def schedule(self) -> str:

@@ -13,7 +13,6 @@ from typing import Any
 
 from gitops_tasks.objects.outcome import Outcome
 
-
 #: One generator per process: a new ``Random()`` per run would read ``os.urandom`` to seed itself.
 _RNG = random.Random()
 # Reseeded in a forked child, so prefork workers do not draw the same jitter.

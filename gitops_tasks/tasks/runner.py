@@ -12,7 +12,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from gitops_tasks.objects import dependents_of, interval_s
+from gitops_tasks.objects import interval_s
 from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.objects.outcome import Outcome
 from gitops_tasks.redact import redact
@@ -22,9 +22,6 @@ from gitops_tasks.store.summary import condition, next_delay_s, reconciling, sum
 from gitops_tasks.tasks.context import Context
 
 log = logging.getLogger(__name__)
-
-#: Kinds that can depend on another object (through sourceRef, imageRepositoryRef or dependsOn).
-DEPENDENT_KINDS = ("ImagePolicy", "ImageUpdateAutomation", "Kustomization")
 
 Reconciler = Callable[[Object, dict[str, Any], Context], Outcome]
 
@@ -137,7 +134,7 @@ def _reconcile_locked(
         wait_retry_s=ctx.settings.wait_retry_s,
     )
     if outcome.changed and outcome.ready:
-        dependents.extend(dependents_of(ref, ctx.catalog.iter_kinds(DEPENDENT_KINDS)))
+        dependents.extend(ctx.catalog.dependents_of(ref))
     # A run that changed nothing and stays Ready is DEBUG: at thousands of polls a minute the INFO
     # log keeps what a person wants to read (new revisions, failures, recoveries).
     quiet = outcome.ready and not outcome.changed and (condition(prev, "Ready") or {}).get("status") == "True"

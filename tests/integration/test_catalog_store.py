@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 from beat_schedule import entry_for
+from gitops_tasks.objects import dependents_of
 from gitops_tasks.objects.model import Object
-from gitops_tasks.store.catalog import DEFAULT_FIRST_RUN_RATE
+from gitops_tasks.store.catalog import DEFAULT_FIRST_RUN_RATE, INDEX_VERSION
 
 
 def image_repo(name: str, namespace: str = "default") -> Object:
@@ -43,6 +44,39 @@ def repo(name: str, interval: str = "1m") -> Object:
         name=name,
         namespace="default",
         spec={"url": "https://example.test/r.git", "interval": interval},
+    )
+
+
+def kustomization(name: str, *, source: str, depends: list[str] | None = None) -> Object:
+    spec: dict = {
+        "interval": "10m",
+        "path": "./",
+        "prune": True,
+        "sourceRef": {"kind": "GitRepository", "name": source},
+    }
+    if depends:
+        spec["dependsOn"] = [{"name": d} for d in depends]
+    return Object(
+        api_version="kustomize.toolkit.fluxcd.io/v1",
+        kind="Kustomization",
+        name=name,
+        namespace="default",
+        spec=spec,
+    )
+
+
+def automation(name: str, source: str) -> Object:
+    return Object(
+        api_version="image.toolkit.fluxcd.io/v1beta2",
+        kind="ImageUpdateAutomation",
+        name=name,
+        namespace="default",
+        spec={
+            "interval": "10m",
+            "sourceRef": {"kind": "GitRepository", "name": source},
+            "git": {"commit": {"author": {"name": "bot", "email": "bot@example.test"}}},
+            "update": {"path": "./", "strategy": "Setters"},
+        },
     )
 
 
@@ -93,7 +127,7 @@ def test_image_policies_are_found_through_their_repository_index(ctx) -> None:
     assert policies_of(ctx, "a") == ["p1", "p2", "p4"]
     assert policies_of(ctx, "b") == ["p3"]
     assert policies_of(ctx, "a", "other") == ["p5"]
-    assert ctx.client.smembers(ctx.keys.catalog_image_policies("ImageRepository/default/a")) == {
+    assert ctx.client.smembers(ctx.keys.catalog_dependents("ImageRepository/default/a")) == {
         "ImagePolicy/default/p1",
         "ImagePolicy/default/p2",
         "ImagePolicy/other/p4",
@@ -111,36 +145,96 @@ def test_image_policies_are_found_through_their_repository_index(ctx) -> None:
     # Then the policy leaves its index; the repository's policies stay indexed (they still name it)
     assert policies_of(ctx, "a") == ["p4"]
     assert policies_of(ctx, "b") == ["p2", "p3"]
-    assert ctx.client.smembers(ctx.keys.catalog_image_policies("ImageRepository/default/a")) == {
+    assert ctx.client.smembers(ctx.keys.catalog_dependents("ImageRepository/default/a")) == {
         "ImagePolicy/other/p4"
     }
 
 
-def test_a_catalog_written_before_the_policy_index_gets_it_at_its_next_apply(ctx) -> None:
-    # Given a catalog as an earlier version wrote it: objects and the per-kind index, no policy index
-    old = [image_repo("a"), policy("p1", "a"), policy("p2", "a"), policy("p3", "elsewhere")]
+def test_a_catalog_written_before_the_indexes_gets_them_at_its_next_apply(ctx) -> None:
+    # Given a catalog as an earlier version wrote it: objects only (no per-kind or dependents
+    # index), and that version's ImagePolicy index set
+    old = [
+        image_repo("a"),
+        policy("p1", "a"),
+        policy("p2", "a"),
+        policy("p3", "elsewhere"),
+        repo("src"),
+        kustomization("app", source="src"),
+    ]
     for obj in old:
         ctx.client.hset(ctx.keys.catalog, obj.ref.key, obj.to_json())
-        ctx.client.sadd(ctx.keys.catalog_kind(obj.kind), obj.ref.key)
-    assert not ctx.client.exists(ctx.keys.catalog_image_policies_built)
+    legacy = [
+        f"{ctx.keys.prefix}catalog:imagepolicies:ImageRepository/default/a",
+        f"{ctx.keys.prefix}catalog:imagepolicies-built",
+    ]
+    ctx.client.sadd(legacy[0], "ImagePolicy/default/p1")
+    ctx.client.set(legacy[1], "1")
+    assert not ctx.client.exists(ctx.keys.catalog_indexes)
 
-    # Then readers still find the policies (by reading the kind)
+    # Then readers still find the policies and dependents (by reading the kinds)
     assert policies_of(ctx, "a") == ["p1", "p2"]
+    assert [r.key for r in ctx.catalog.dependents_of(repo("src").ref)] == ["Kustomization/default/app"]
 
     # When anything is applied (here an unrelated repository)
     ctx.catalog.apply([image_repo("unrelated")], entry_for=entry_for)
 
-    # Then the index is built for the whole catalog, in the same transaction
-    assert ctx.client.exists(ctx.keys.catalog_image_policies_built)
-    assert ctx.client.smembers(ctx.keys.catalog_image_policies("ImageRepository/default/a")) == {
+    # Then both indexes are built for the whole catalog in the same transaction, and the earlier
+    # version's index is removed
+    assert ctx.client.get(ctx.keys.catalog_indexes) == INDEX_VERSION
+    assert ctx.client.smembers(ctx.keys.catalog_dependents("ImageRepository/default/a")) == {
         "ImagePolicy/default/p1",
         "ImagePolicy/default/p2",
     }
-    assert ctx.client.smembers(ctx.keys.catalog_image_policies("ImageRepository/default/elsewhere")) == {
+    assert ctx.client.smembers(ctx.keys.catalog_dependents("ImageRepository/default/elsewhere")) == {
         "ImagePolicy/default/p3"
     }
+    assert ctx.client.smembers(ctx.keys.catalog_dependents("GitRepository/default/src")) == {
+        "Kustomization/default/app"
+    }
+    assert ctx.client.smembers(ctx.keys.catalog_kind("ImagePolicy")) == {
+        "ImagePolicy/default/p1",
+        "ImagePolicy/default/p2",
+        "ImagePolicy/default/p3",
+    }
+    assert [o.name for o in ctx.catalog.iter_kind("Kustomization")] == ["app"]
+    assert not any(ctx.client.exists(k) for k in legacy)
     assert policies_of(ctx, "a") == ["p1", "p2"]
-    # And a dry run writes nothing, index included
-    ctx.client.delete(ctx.keys.catalog_image_policies_built)
+    # And a dry run writes nothing, indexes included
+    ctx.client.delete(ctx.keys.catalog_indexes)
     ctx.catalog.apply([image_repo("unrelated-2")], entry_for=entry_for, dry_run=True)
-    assert not ctx.client.exists(ctx.keys.catalog_image_policies_built)
+    assert not ctx.client.exists(ctx.keys.catalog_indexes)
+
+
+def test_dependents_are_found_through_the_index_and_follow_changes(ctx) -> None:
+    # Given a source, two Kustomizations reading it, one depending on the other, and an automation
+    app = kustomization("app", source="src", depends=["infra"])
+    ctx.catalog.apply(
+        [repo("src"), repo("other"), kustomization("infra", source="src"), app, automation("auto", "src")],
+        entry_for=entry_for,
+    )
+    src, infra = repo("src").ref, kustomization("infra", source="src").ref
+    # Then each object's dependents come from its index set
+    assert [r.key for r in ctx.catalog.dependents_of(src)] == [
+        "ImageUpdateAutomation/default/auto",
+        "Kustomization/default/app",
+        "Kustomization/default/infra",
+    ]
+    assert [r.key for r in ctx.catalog.dependents_of(infra)] == ["Kustomization/default/app"]
+    assert ctx.client.smembers(ctx.keys.catalog_dependents(infra.key)) == {"Kustomization/default/app"}
+
+    # When app moves to the other source and drops its dependsOn
+    ctx.catalog.apply([kustomization("app", source="other")], entry_for=entry_for)
+    # Then it leaves both sets and joins the other source's
+    assert [r.key for r in ctx.catalog.dependents_of(src)] == [
+        "ImageUpdateAutomation/default/auto",
+        "Kustomization/default/infra",
+    ]
+    assert ctx.catalog.dependents_of(infra) == []
+    assert [r.key for r in ctx.catalog.dependents_of(repo("other").ref)] == ["Kustomization/default/app"]
+
+    # When the automation is deleted, it leaves the index; a deleted source keeps its dependents
+    assert ctx.catalog.delete(automation("auto", "src").ref)
+    assert ctx.catalog.delete(src)
+    assert [r.key for r in ctx.catalog.dependents_of(src)] == ["Kustomization/default/infra"]
+    # And the index gives what a scan of every object gives
+    assert ctx.catalog.dependents_of(repo("other").ref) == dependents_of(repo("other").ref, ctx.catalog.all())
