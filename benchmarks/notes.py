@@ -76,9 +76,17 @@ def poll(figures: dict[str, Any]) -> str:
                 "Run workers with fewer threads and more processes on machines with more cores."
             )
         else:
+            ch = _median_counters(half["cycles"])
             text = (
                 "do not go faster here: one process is not bound by its interpreter lock at this CPU "
-                "cost per poll, and both cores are already busy with the git server, Redis and the workers."
+                "cost per poll"
+                + (
+                    f"; the median 2×4 cycle kept the machine only {ch.busy_pct():.0f} % busy and lost "
+                    f"{ch.listen_overflows} connection(s) to git daemon's listen queue (1 s each), so its "
+                    "wall time, and its ratio, carry that wait."
+                    if ch.busy_pct() < 85
+                    else ", and both cores are already busy with the git server, Redis and the workers."
+                )
             )
         out.append(
             f"- **Two processes at the same concurrency** (2×4: {wh:.2f} s against 1×8: {w1:.2f} s) {text}"
