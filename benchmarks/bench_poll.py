@@ -388,7 +388,7 @@ def _measure_baselines(variant: Variant, mirrors: list[Path], repeats: int) -> N
         b[f"ls_v0_{conc}"] = _measure_baseline(
             f"ls-remote ×{conc} threads, -c protocol.version=0",
             repeats,
-            lambda conc=conc: gitwork.ls_remote_pool(urls, concurrency=conc, protocol=0),
+            _lower_bound_work(urls, conc),
             meter,
         )
         b[f"ls_v2_{conc}"] = _measure_baseline(

@@ -10,6 +10,7 @@ from benchmarks.bench_poll import (
     DEFAULT_CONFIGS,
     TARGET_RATIO,
     TARGET_SPEEDUP,
+    Baseline,
     Cycle,
     Variant,
 )
@@ -28,11 +29,16 @@ def _median_cycle(cycles: list[Cycle]) -> Cycle:
     return sorted(cycles, key=lambda c: c.wall_s)[len(cycles) // 2]
 
 
+def lower_bound_runs(data: dict[str, Any], v: Variant, conc: int) -> Baseline:
+    """The lower bound a configuration is compared with: the runs made alternately with its cycles
+    when there are any, else the standalone baseline at the same concurrency."""
+    paired: Baseline | None = data.get("paired")
+    return paired if paired is not None else v.baselines[f"ls_v0_{conc}"]
+
+
 def lower_bound(data: dict[str, Any], v: Variant, conc: int) -> tuple[float, str]:
-    """The lower bound a configuration is compared with: the median of the runs made alternately
-    with its cycles when there are any, else the standalone baseline; and its range."""
-    paired = data.get("paired")
-    base = paired if paired is not None else v.baselines[f"ls_v0_{conc}"]
+    """The median wall time of :func:`lower_bound_runs`, and its range."""
+    base = lower_bound_runs(data, v, conc)
     return base.wall, f"{_f(min(base.walls))}–{_f(max(base.walls))}"
 
 
