@@ -153,7 +153,7 @@ def choose_ref(remote: RemoteRefs, ref: Mapping[str, Any] | None, *, url: str) -
             rng = SemverRange.parse(str(ref["semver"]))
         except ValueError as exc:
             raise GitError("InvalidRef", f"spec.ref.semver: {exc}", stalled=True) from None
-        tag = rng.highest(remote.tags())
+        tag = rng.highest(remote.tags(), strict=True)
         if tag is None:
             raise GitError(
                 "NoMatchingTag", f"no tag in {url} matches semver range '{rng.text}'", waiting=True

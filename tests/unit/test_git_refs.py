@@ -176,12 +176,16 @@ VERSIONS = [
         ("<0.4.0 || >=2.0.0", ["0.0.3", "0.3.1", "2.0.0", "2.5.0"]),
         ("!=1.2.0, 1.x", ["1.0.0", "1.2.9", "1.3.0", "1.9.9"]),
         ("*", ["0.0.3", "0.3.1", "0.4.0", "1.0.0", "1.2.0", "1.2.9", "1.3.0", "1.9.9", "2.0.0", "2.5.0"]),
-        # prereleases only when the comparator names one
+        # prereleases only when a comparator of the AND group names one (Masterminds' Check)
         (
             ">=1.0.0-0",
             ["1.0.0-rc.1", "1.0.0", "1.2.0", "1.2.9", "1.3.0", "1.9.9", "2.0.0-alpha", "2.0.0", "2.5.0"],
         ),
-        (">=1.0.0-0 <2.0.0", ["1.0.0", "1.2.0", "1.2.9", "1.3.0", "1.9.9"]),
+        (
+            ">=1.0.0-0 <2.0.0",
+            ["1.0.0-rc.1", "1.0.0", "1.2.0", "1.2.9", "1.3.0", "1.9.9", "2.0.0-alpha"],
+        ),
+        (">=1.0.0 <2.0.0 || >=2.0.0-0", [*VERSIONS[4:9], "2.0.0-alpha", "2.0.0", "2.5.0"]),
         (">=2.0.0-alpha <3.0.0-0", ["2.0.0-alpha", "2.0.0", "2.5.0"]),
     ],
 )
@@ -249,3 +253,11 @@ def test_redact_removes_secret_values_and_url_credentials() -> None:
     out = redact(text, ["tkn-abcdef", key, ""])
     assert "hunter2-long" not in out and "tkn-abcdef" not in out and "b3BlbnNzaC1rZXkt" not in out
     assert "https://bob:***@h/r.git" in out
+
+
+def test_ref_semver_reads_tags_as_flux_parse_version() -> None:
+    # Flux's GitRepository reads tags with fluxcd/pkg/version ParseVersion: 'v1.9' (one dot) is not
+    # a version, so ^1.0 picks v1.1.0 rather than v1.9.
+    remote = RemoteRefs.parse(LS_REMOTE + f"{C}\trefs/tags/v1.9\n")
+    choice = choose_ref(remote, {"semver": "^1.0"}, url=URL)
+    assert choice.ref_name == "refs/tags/v1.1.0"

@@ -46,8 +46,10 @@ def filt(pattern: str, extract: str | None = None) -> dict[str, Any]:
         (semver(">=1.0.0"), ["v1.0.0", "v1.1.0", "1.0.5"], "v1.1.0"),
         # 1.0.0.1 and 1.0.0p are not semver: ignored, even though they look greater
         (semver(">=1.0.0"), ["1.0.0", "1.0.0.1", "1.0.0p", "1.0.0-"], "1.0.0"),
-        # strict like Flux: 1.2, v2 and leading zeros are not versions
-        (semver(">=1.0.0"), ["1.0.0", "1.2", "v2", "01.5.0", "1.0.1-rc.01"], "1.0.0"),
+        # strict like Flux: 1.2, v2 and a prerelease number with a leading zero are not versions
+        (semver(">=1.0.0"), ["1.0.0", "1.2", "v2", "1.0.1-rc.01"], "1.0.0"),
+        # ... but leading zeros in MAJOR.MINOR.PATCH are (CalVer such as 2025.02.03)
+        (semver(">=2025.1.0"), ["2025.01.31", "2025.02.03", "2024.12.31"], "2025.02.03"),
         # prereleases only when the range names one
         (semver(">=1.0.0"), ["1.0.0", "1.1.0-rc.1"], "1.0.0"),
         (semver(">=1.0.0-0"), ["1.0.0", "1.1.0-rc.1", "1.1.0-rc.2"], "1.1.0-rc.2"),
@@ -156,7 +158,11 @@ def test_extract_templates_parse_with_go_expand_rules(template: str, parts: tupl
             "spec.policy.semver.range",
             "invalid constraint 'latest'",
         ),
-        ({"policy": {"semver": {"range": ">=1.0 <"}}}, "spec.policy.semver.range", "cannot read '<'"),
+        (
+            {"policy": {"semver": {"range": ">=1.0 <"}}},
+            "spec.policy.semver.range",
+            "expected a version after '<'",
+        ),
         ({"policy": {"semver": {"range": ""}}}, "spec.policy.semver.range", "required"),
         ({"policy": {"semver": {}}}, "spec.policy.semver.range", "required"),
         (
@@ -239,8 +245,12 @@ def test_latest_accepts_any_iterable_once() -> None:
         ("v1", None),
         ("1.0.0.1", None),
         ("1.0.0p", None),
-        ("01.2.3", None),
-        ("1.02.3", None),
+        # fluxcd/pkg/version ParseVersion: two dots anywhere, then Masterminds' coercing NewVersion
+        ("01.2.3", "1.2.3"),
+        ("1.02.3", "1.2.3"),
+        ("v2025.02.03-rc.1", "2025.2.3-rc.1"),
+        ("1.2-rc.1", "1.2.0-rc.1"),
+        ("1-rc.1", None),
         ("1.0.0-rc.01", None),
         ("1.0.0-", None),
         ("1.0.0+", None),
