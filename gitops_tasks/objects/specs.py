@@ -24,6 +24,7 @@ from gitops_tasks.objects.schema import (
     exactly_one,
     ref,
 )
+from gitops_tasks.objects.semver_range import SemverRange
 from gitops_tasks.objects.yamlload import Path
 
 _GIT_URL = re.compile(r"^(?:(?:https?|ssh|git)://[^/\s]+|file://\S+|[\w.~-]+@[\w.-]+:(?!//)\S+)")
@@ -41,6 +42,19 @@ def http_url(value: str) -> str | None:
     return None if _HTTP_URL.match(value) else f"expected an http:// or https:// URL, got {value!r}"
 
 
+def semver_range(value: str) -> str | None:
+    """``Str(validate=...)`` check for a Masterminds semver range (``ref.semver``, policy ranges).
+
+    An empty ``ref.semver`` means unset, as in Flux."""
+    if not value:
+        return None
+    try:
+        SemverRange.parse(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _azure_service_account(spec: dict[str, Any], path: Path) -> list[FieldError]:
     if "serviceAccountName" in spec and spec.get("provider") != "azure":
         return [FieldError((*path, "serviceAccountName"), "only allowed when provider is azure")]
@@ -52,7 +66,7 @@ def strs(*names: str) -> dict[str, Node]:
     return {name: Str() for name in names}
 
 
-GIT_REF = Obj(strs("branch", "tag", "semver", "name", "commit"))
+GIT_REF = Obj({**strs("branch", "tag", "name", "commit"), "semver": Str(validate=semver_range)})
 ACCESS_FROM = Obj(
     {"namespaceSelectors": ListOf(Obj({"matchLabels": MapOfStr()}))}, required=["namespaceSelectors"]
 )

@@ -23,7 +23,7 @@ from gitops_tasks.objects.schema import (
     exactly_one,
     ref,
 )
-from gitops_tasks.objects.specs import ACCESS_FROM, GIT_REF, INTERVAL, strs
+from gitops_tasks.objects.specs import ACCESS_FROM, GIT_REF, INTERVAL, semver_range, strs
 from gitops_tasks.objects.yamlload import Path
 
 _EXTRACT_REF = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
@@ -83,7 +83,7 @@ IMAGE_POLICY = Obj(
         "imageRepositoryRef": ref(namespace=True),
         "policy": Obj(
             {
-                "semver": Obj({"range": Str(min_len=1)}, required=["range"]),
+                "semver": Obj({"range": Str(min_len=1, validate=semver_range)}, required=["range"]),
                 "alphabetical": _ORDER,
                 "numerical": _ORDER,
             },

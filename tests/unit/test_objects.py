@@ -335,6 +335,31 @@ def test_gitrepository_field_errors(snippet: str, expected: str) -> None:
     assert any(expected in error for error in info.value.errors), info.value.errors
 
 
+@pytest.mark.parametrize("semver", ["1x", "x1", ">=1.0<2.0", "1.2.3.4", "||", "latest"])
+def test_gitrepository_invalid_ref_semver_is_refused_at_apply(semver: str) -> None:
+    text = (
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: app\n"
+        "  namespace: flux-system\nspec:\n  url: https://x/y\n  interval: 1m\n  ref:\n"
+        f"    semver: '{semver}'\n"
+    )
+    with pytest.raises(LoadError) as info:
+        load_text(text, filename="g.yaml")
+    assert info.value.errors == [
+        f"g.yaml:10: GitRepository flux-system/app: spec.ref.semver: semver range '{semver}': "
+        + info.value.errors[0].split(f"semver range '{semver}': ", 1)[1]
+    ]
+    assert "expected comparators such as" in info.value.errors[0]
+
+
+@pytest.mark.parametrize("semver", ["1.x", ">=1.0.0 <2.0.0", "~1.2 || ^2", ""])
+def test_gitrepository_valid_or_empty_ref_semver_loads(semver: str) -> None:
+    text = (
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: app}\n"
+        f"spec: {{url: 'https://x/y', interval: 1m, ref: {{semver: '{semver}'}}}}\n"
+    )
+    assert load_text(text, filename="g.yaml")[0].spec["ref"]["semver"] == semver
+
+
 def _git_repo(url: str) -> str:
     return (
         "kind: GitRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {name: a}\n"
@@ -457,6 +482,7 @@ def test_bad_regex_in_exclusion_list_points_at_the_item() -> None:
         ("{}", "set exactly one of semver, alphabetical, numerical"),
         ("{numerical: {order: up}}", "spec.policy.numerical.order: expected one of asc, desc; got 'up'"),
         ("{semver: {}}", "spec.policy.semver.range: required field is missing"),
+        ("{semver: {range: '1x'}}", "spec.policy.semver.range: semver range '1x': '1x' is not a version"),
     ],
 )
 def test_image_policy_choice(policy: str, expected: str) -> None:
