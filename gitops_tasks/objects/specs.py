@@ -135,6 +135,7 @@ KUSTOMIZATION = Obj(
         "dependsOn": ListOf(Obj(strs("name", "namespace", "readyExpr"), required=["name"])),
         "postBuild": Obj(
             {
+                "substituteStrategy": Enum("WithVariables", "Always"),
                 "substitute": MapOfStr(),
                 "substituteFrom": ListOf(
                     Obj(

@@ -59,10 +59,9 @@ def render(obj: Object, root: Path, *, read: substitute.Reader, config: SyncConf
         kustomize=lambda directory: builder.kustomize(directory, check_refs=False),
     )
     apply_common_metadata(manifests, obj.spec)
-    if substitute.enabled(obj.spec):
-        values = substitute.variables(obj.spec, read=read, namespace=obj.namespace)
-        manifests = substitute.substitute(manifests, values, strict=config.strict_substitution)
-    return manifests
+    return substitute.post_build(
+        manifests, obj.spec, read=read, namespace=obj.namespace, strict=config.strict_substitution
+    )
 
 
 def impersonation(obj: Object) -> str | None:

@@ -1,11 +1,19 @@
 """Post-build variable substitution (``spec.postBuild``), as Flux does it; pure.
 
 Variables come from ``substituteFrom`` (ConfigMaps and Secrets, in list order, later ones
-overriding earlier ones) and then ``substitute`` (inline values win). Names must match Flux's
-``^[_[:alpha:]][_[:alpha:][:digit:]]*$``. Substitution runs only when ``postBuild`` defines at
-least one variable or one ``substituteFrom`` entry (Flux's rule), over the YAML text of each
-object, skipping objects labelled or annotated ``kustomize.toolkit.fluxcd.io/substitute:
-disabled``. The expression rules are :mod:`gitops_tasks.sync.envsubst`'s.
+overriding earlier ones) and then ``substitute`` (inline values win). Every value loses its
+newline characters (``\n``; a ``\r`` stays), from both sources, as Flux strips them: a value
+read from a file that ends in a newline substitutes without it, and a multi-line value joins
+into one line instead of breaking the YAML around ``${VAR}``. Names must match Flux's
+``^[_[:alpha:]][_[:alpha:][:digit:]]*$``.
+
+When it runs follows ``spec.postBuild.substituteStrategy`` (Flux's field): ``WithVariables``
+(the default) substitutes only when at least one variable resolved, so a ``substituteFrom`` of
+an absent optional or an empty ConfigMap alone substitutes nothing; ``Always`` substitutes even
+with no variables, for manifests whose expressions all carry defaults (``${VAR:=default}``).
+Substitution runs over the YAML text of each object, skipping objects labelled or annotated
+``kustomize.toolkit.fluxcd.io/substitute: disabled``. The expression rules are
+:mod:`gitops_tasks.sync.envsubst`'s.
 
 Where ``substituteFrom`` data is read from is the caller's choice (a ``Reader``; see
 :mod:`gitops_tasks.sync.inputs`).
@@ -26,18 +34,55 @@ SUBSTITUTE_KEY = "kustomize.toolkit.fluxcd.io/substitute"
 #: Flux's rule for variable names.
 VAR_NAME = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
 
+#: ``spec.postBuild.substituteStrategy`` values (Flux's); the first is the default.
+STRATEGIES = ("WithVariables", "Always")
+
 #: ``(kind, name) → data`` of a ConfigMap or Secret, or ``None`` when it does not exist.
 Reader = Callable[[str, str], Mapping[str, str] | None]
 
 
-def enabled(spec: Mapping[str, Any]) -> bool:
-    """True when ``spec.postBuild`` asks for substitution at all."""
-    post = spec.get("postBuild") or {}
-    return bool(post.get("substitute") or post.get("substituteFrom"))
+def strategy(spec: Mapping[str, Any]) -> str:
+    """``spec.postBuild.substituteStrategy``, ``WithVariables`` when unset.
+
+    Raises :class:`SubstituteError` (stalled) for any other value (the loader refuses those
+    already; a spec from elsewhere fails the same way)."""
+    value = (spec.get("postBuild") or {}).get("substituteStrategy") or STRATEGIES[0]
+    if value not in STRATEGIES:
+        raise SubstituteError(
+            f"spec.postBuild.substituteStrategy: expected one of {', '.join(STRATEGIES)}, got {value!r}"
+        )
+    return str(value)
+
+
+def _value(value: Any) -> str:
+    return str(value).replace("\n", "")
+
+
+def post_build(
+    manifests: list[Manifest],
+    spec: Mapping[str, Any],
+    *,
+    read: Reader,
+    namespace: str,
+    strict: bool = False,
+) -> list[Manifest]:
+    """``manifests`` after ``spec.postBuild`` (new objects where something was substituted).
+
+    Nothing happens without ``postBuild``, nor with the ``WithVariables`` strategy when no
+    variable resolved. Raises :class:`SubstituteError` as :func:`variables` and :func:`substitute`.
+    """
+    if spec.get("postBuild") is None:
+        return manifests
+    always = strategy(spec) == "Always"
+    values = variables(spec, read=read, namespace=namespace)
+    if not values and not always:
+        return manifests
+    return substitute(manifests, values, strict=strict)
 
 
 def variables(spec: Mapping[str, Any], *, read: Reader, namespace: str) -> dict[str, str]:
-    """The variables ``spec.postBuild`` defines. ``namespace`` only names sources in messages.
+    """The variables ``spec.postBuild`` defines, each without newlines. ``namespace`` only names
+    sources in messages.
 
     Raises :class:`SubstituteError`: ``transient`` when a required (non-``optional``)
     ConfigMap or Secret does not exist, ``stalled`` for an invalid variable name.
@@ -57,9 +102,9 @@ def variables(spec: Mapping[str, Any], *, read: Reader, namespace: str) -> dict[
                 result="transient",
             )
         for key, value in data.items():
-            found[key], origin[key] = str(value), label
+            found[key], origin[key] = _value(value), label
     for key, value in (post.get("substitute") or {}).items():
-        found[str(key)], origin[str(key)] = str(value), "postBuild.substitute"
+        found[str(key)], origin[str(key)] = _value(value), "postBuild.substitute"
     for key in found:
         if not VAR_NAME.match(key):
             raise SubstituteError(

@@ -543,6 +543,29 @@ def test_kind_specific_checks(kind: str, old: str, new: str, expected: str) -> N
     assert any(expected in error for error in errors), errors
 
 
+def _kustomization(post_build: str) -> str:
+    return (
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps}\n"
+        "spec:\n  interval: 1m\n  prune: true\n  sourceRef: {kind: GitRepository, name: repo}\n"
+        f"  postBuild: {post_build}\n"
+    )
+
+
+@pytest.mark.parametrize("strategy", ["Always", "WithVariables"])
+def test_kustomization_accepts_flux_substitute_strategy(strategy: str) -> None:
+    loaded = load_text(_kustomization(f"{{substituteStrategy: {strategy}}}"), filename="k.yaml")
+    assert loaded[0].spec["postBuild"] == {"substituteStrategy": strategy}
+
+
+def test_kustomization_refuses_an_unknown_substitute_strategy_listing_the_values() -> None:
+    with pytest.raises(LoadError) as info:
+        load_text(_kustomization("{substituteStrategy: Never}"), filename="k.yaml")
+    assert info.value.errors == [
+        "k.yaml:8: Kustomization default/apps: spec.postBuild.substituteStrategy: "
+        "expected one of WithVariables, Always; got 'Never'"
+    ]
+
+
 def test_kustomization_kubeconfig_needs_exactly_one_reference() -> None:
     errors = _errors(
         _with_spec("Kustomization", "kubeConfig: {secretRef: {name: a}, configMapRef: {name: b}}")

@@ -9,7 +9,7 @@ import pytest
 from gitops_tasks.sync.envsubst import EnvsubstError, expand
 from gitops_tasks.sync.errors import SubstituteError
 from gitops_tasks.sync.manifests import Manifest
-from gitops_tasks.sync.substitute import enabled, substitute, variables
+from gitops_tasks.sync.substitute import post_build, substitute, variables
 
 VARS = {
     "var01": "abcdEFGH28ij",
@@ -147,15 +147,89 @@ def test_substitution_errors_name_the_object_and_its_file() -> None:
         substitute([manifest("${gone}")], {})
 
 
-def test_substitution_happens_only_when_post_build_defines_something() -> None:
-    assert not enabled({})
-    assert not enabled({"postBuild": {"substitute": {}}})
-    assert enabled({"postBuild": {"substitute": {"a": "1"}}})
-    assert enabled({"postBuild": {"substituteFrom": [{"kind": "ConfigMap", "name": "x", "optional": True}]}})
-
-
 def reader(store: dict[tuple[str, str], dict[str, str]]):
     return lambda kind, name: store.get((kind, name))
+
+
+DEFAULTED = [manifest("a", region="${region:=eu}", env="${env}")]
+
+
+@pytest.mark.parametrize(
+    ("post", "store", "data"),
+    [
+        # no postBuild, or WithVariables (the default) with no variable resolved: untouched
+        (None, {}, {"region": "${region:=eu}", "env": "${env}"}),
+        ({}, {}, {"region": "${region:=eu}", "env": "${env}"}),
+        ({"substitute": {}}, {}, {"region": "${region:=eu}", "env": "${env}"}),
+        (
+            {"substituteFrom": [{"kind": "ConfigMap", "name": "absent", "optional": True}]},
+            {},
+            {"region": "${region:=eu}", "env": "${env}"},
+        ),
+        (
+            {"substituteFrom": [{"kind": "ConfigMap", "name": "empty"}]},
+            {("ConfigMap", "empty"): {}},
+            {"region": "${region:=eu}", "env": "${env}"},
+        ),
+        (
+            {"substituteStrategy": "WithVariables"},
+            {},
+            {"region": "${region:=eu}", "env": "${env}"},
+        ),
+        # one variable, from either source: substituted
+        ({"substitute": {"env": "prod"}}, {}, {"region": "eu", "env": "prod"}),
+        (
+            {"substituteFrom": [{"kind": "Secret", "name": "s"}]},
+            {("Secret", "s"): {"env": "prod"}},
+            {"region": "eu", "env": "prod"},
+        ),
+        # Always: substituted even with no variables (defaults apply; unset is empty, so null)
+        ({"substituteStrategy": "Always"}, {}, {"region": "eu", "env": None}),
+    ],
+)
+def test_substitution_runs_when_flux_substitute_strategy_says(
+    post: dict | None, store: dict, data: dict[str, str]
+) -> None:
+    spec = {} if post is None else {"postBuild": post}
+    out = post_build(DEFAULTED, spec, read=reader(store), namespace="apps")
+    assert out[0].obj["data"] == data
+
+
+def test_always_with_strict_substitution_refuses_an_unset_variable() -> None:
+    spec = {"postBuild": {"substituteStrategy": "Always"}}
+    with pytest.raises(SubstituteError, match="'env' is not set"):
+        post_build(DEFAULTED, spec, read=reader({}), namespace="apps", strict=True)
+
+
+def test_an_unknown_substitute_strategy_names_the_field_and_the_values() -> None:
+    spec = {"postBuild": {"substituteStrategy": "Never"}}
+    with pytest.raises(
+        SubstituteError,
+        match=r"spec\.postBuild\.substituteStrategy: expected one of WithVariables, Always, got 'Never'",
+    ):
+        post_build(DEFAULTED, spec, read=reader({}), namespace="apps")
+
+
+def test_values_lose_their_newlines_from_every_source_as_in_flux() -> None:
+    spec = {
+        "postBuild": {
+            "substitute": {"inline": "line one\nline two\n", "cr": "a\r\nb"},
+            "substituteFrom": [{"kind": "ConfigMap", "name": "cm"}, {"kind": "Secret", "name": "s"}],
+        }
+    }
+    store = {("ConfigMap", "cm"): {"from_cm": "eu-west-1\n"}, ("Secret", "s"): {"token": "\nabc\n\n"}}
+    assert variables(spec, read=reader(store), namespace="apps") == {
+        "inline": "line oneline two",
+        "cr": "a\rb",
+        "from_cm": "eu-west-1",
+        "token": "abc",
+    }
+
+
+def test_a_multi_line_value_no_longer_breaks_the_yaml() -> None:
+    spec = {"postBuild": {"substitute": {"cert": "-----BEGIN-----\nMIIB\n-----END-----\n"}}}
+    out = post_build([manifest("a", cert="${cert}", after="kept")], spec, read=reader({}), namespace="apps")
+    assert out[0].obj["data"] == {"cert": "-----BEGIN-----MIIB-----END-----", "after": "kept"}
 
 
 def test_inline_values_win_and_later_sources_override_earlier_ones() -> None:
