@@ -53,7 +53,7 @@ def _read_tags(path: str) -> list[str]:
 
 def cmd_policy_latest(args: argparse.Namespace) -> int:
     from gitops_tasks.objects import LoadError, load_text
-    from gitops_tasks.policy import NoMatchingTag, PolicyError, build
+    from gitops_tasks.policy import NoMatchingTag, PolicyError, UnorderableTag, build, unorderable_message
 
     try:
         spec: Any = json.loads(args.spec)
@@ -85,4 +85,6 @@ def cmd_policy_latest(args: argparse.Namespace) -> int:
         return 1
     except (PolicyError, NoMatchingTag) as exc:
         return _fail(str(exc))
+    except UnorderableTag as exc:
+        return _fail(unorderable_message("--spec", spec, exc))
     return 0

@@ -1,4 +1,4 @@
-"""The one-method interface every tag policy implements, and the two errors policies raise."""
+"""The one-method interface every tag policy implements, and the errors policies raise."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ class Policy(Protocol):
     """Picks the latest tag from a list, as Flux's ``Policer.Latest`` does."""
 
     def latest(self, tags: Iterable[str]) -> str:
-        """The tag the policy selects. Raises :class:`NoMatchingTag` when none qualifies."""
+        """The tag the policy selects. Raises :class:`NoMatchingTag` when none qualifies, and
+        :class:`UnorderableTag` for a tag the policy cannot order at all."""
         ...
 
 
@@ -23,6 +24,15 @@ class PolicyError(ValueError):
         self.field = field
         self.problem = problem
         super().__init__(f"{where}: {field}: {problem}")
+
+
+class UnorderableTag(ValueError):
+    """A value the policy cannot order (numerical: not a number), which fails the whole policy as
+    in Flux. ``value`` is the tag, or with ``spec.filterTags.extract`` the extracted value."""
+
+    def __init__(self, value: str, problem: str) -> None:
+        self.value = value
+        super().__init__(problem)
 
 
 def _tags(count: int) -> str:

@@ -4,7 +4,8 @@
 reason                      result    when
 ==========================  ========  ========================================================
 ``Succeeded``               success   a tag was selected (changed when it differs from before)
-``InvalidPolicy``           stalled   the spec cannot make a policy (needs a person)
+``InvalidPolicy``           stalled   the spec cannot make a policy, or cannot order the tags
+                                      (numerical: a tag, or extracted value, is not a number)
 ``NoMatchingTag``           waiting   tags were scanned but none passes the filter and policy
 ``DependencyNotReady``      waiting   the repository has no tags (not scanned yet, or empty)
 ==========================  ========  ========================================================
@@ -25,12 +26,13 @@ already in ``latestRef`` is kept while the image and tag stay the same.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gitops_tasks.objects.kinds import interval_s
 from gitops_tasks.objects.model import Object
 from gitops_tasks.objects.outcome import Outcome
-from gitops_tasks.policy.base import NoMatchingTag, PolicyError
+from gitops_tasks.policy.base import NoMatchingTag, PolicyError, UnorderableTag
 from gitops_tasks.policy.factory import build
 
 SUCCEEDED = "Succeeded"
@@ -47,13 +49,16 @@ def evaluate(obj: Object, tags: list[str], *, image: str, previous_status: dict[
     ``previous_status`` is the last stored status (``{}`` at first). Success facts:
     ``latestImage`` (``IMAGE:TAG``), ``latestRef`` (``{"name", "tag"}``) and, when the image
     changed from an earlier one, ``observedPreviousImage`` / ``observedPreviousRef``. Never raises
-    :class:`PolicyError` or :class:`NoMatchingTag`: they become ``stalled`` / ``waiting``.
+    :class:`PolicyError`, :class:`UnorderableTag` or :class:`NoMatchingTag`: they become
+    ``stalled`` / ``stalled`` / ``waiting``.
     """
     where = str(obj.ref)
     try:
         tag = build(obj.spec, where=where).latest(tags)
     except PolicyError as exc:
         return Outcome("stalled", INVALID_POLICY, str(exc))
+    except UnorderableTag as exc:
+        return Outcome("stalled", INVALID_POLICY, unorderable_message(where, obj.spec, exc, image=image))
     except NoMatchingTag as exc:
         retry_s = _retry_s(obj)
         if not tags:
@@ -62,6 +67,24 @@ def evaluate(obj: Object, tags: list[str], *, image: str, previous_status: dict[
         message = f"no tag of '{image}' matches the policy: {exc.detail}"
         return Outcome("waiting", NO_MATCHING_TAG, message, retry_after_s=retry_s)
     return _selected(image, tag, previous_status)
+
+
+def unorderable_message(
+    where: str, spec: Mapping[str, Any], exc: UnorderableTag, *, image: str | None = None
+) -> str:
+    """Why a numerical policy failed on ``exc.value`` and how to fix it (Flux fails the same way,
+    with ``failed to parse invalid numeric value``)."""
+    of_image = f" of '{image}'" if image else ""
+    if spec.get("filterTags"):
+        return (
+            f"{where}: spec.policy.numerical: {exc.value!r}, kept by spec.filterTags from a "
+            f"tag{of_image}, is not a number; every value the filter keeps (after extract) must "
+            "be one: narrow spec.filterTags.pattern (and extract) to the numeric part"
+        )
+    return (
+        f"{where}: spec.policy.numerical: tag {exc.value!r}{of_image} is not a number; every "
+        "tag must be one: select numeric tags with spec.filterTags.pattern, e.g. '^[0-9]+$'"
+    )
 
 
 def _retry_s(obj: Object) -> float:

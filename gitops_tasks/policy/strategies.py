@@ -13,14 +13,25 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gitops_tasks.objects.semver_range import SemverRange
-from gitops_tasks.policy.base import NoMatchingTag
+from gitops_tasks.policy.base import NoMatchingTag, UnorderableTag
 
 Order = Literal["asc", "desc"]
 #: ``order`` when the spec leaves it out (Flux's default).
 DEFAULT_ORDER: Order = "asc"
 
-# Decimal numbers as Go's strconv.ParseFloat reads them, minus its hex, inf and nan forms.
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# What Go's strconv.ParseFloat reads (Flux's numerical policy): decimals with ``_`` between digits,
+# ``inf``/``infinity``/``nan`` in any case, hexadecimal with a ``p`` exponent.
+_DIGITS = r"[0-9](?:_?[0-9])*"
+_DECIMAL = re.compile(
+    rf"[+-]?(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?"
+    r"|[+-]?(?:inf|infinity)|nan",
+    re.IGNORECASE,
+)
+_HEX_DIGITS = r"[0-9a-f](?:_?[0-9a-f])*"
+_HEX = re.compile(
+    rf"[+-]?0x_?(?:{_HEX_DIGITS}(?:\.(?:{_HEX_DIGITS})?)?|\.{_HEX_DIGITS})p[+-]?{_DIGITS}",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -60,19 +71,30 @@ class AlphabeticalPolicy:
 
 
 def parse_number(tag: str) -> float | None:
-    """The decimal number ``tag`` spells (``-1.5``, ``20240115093000``, ``1e3``), else ``None``."""
+    """The number ``tag`` spells as Go's ``strconv.ParseFloat`` reads it (``-1.5``,
+    ``20240115093000``, ``1e3``, ``1_000``, ``0x1p4``, ``inf``, ``nan``), else ``None``.
+
+    Like Go, a finite spelling out of float range (``1e400``) is not a number."""
+    if _HEX.fullmatch(tag):
+        try:
+            return float.fromhex(tag.replace("_", ""))
+        except OverflowError:
+            return None
     if not _DECIMAL.fullmatch(tag):
         return None
     value = float(tag)
-    return None if math.isinf(value) else value
+    if math.isinf(value) and "inf" not in tag.lower():
+        return None
+    return value
 
 
 @dataclass(frozen=True)
 class NumericalPolicy:
     """By value as a float: ``asc`` picks the greatest (from 0..9, 9), ``desc`` the smallest.
 
-    Tags that are not decimal numbers are ignored (Flux fails the whole policy on one). Equal
-    values (``1`` and ``1.0``): the greater tag.
+    Every tag must be a number (after ``filterTags``, the extracted values): one that is not
+    fails the policy with :class:`UnorderableTag`, as Flux's does. Equal values (``1`` and
+    ``1.0``): the greater tag. ``nan`` orders below every number.
     """
 
     order: Order = DEFAULT_ORDER
@@ -80,14 +102,14 @@ class NumericalPolicy:
     def latest(self, tags: Iterable[str]) -> str:
         tags = list(tags)
         sign = 1.0 if self.order == "asc" else -1.0
-        best: tuple[float, str] | None = None
+        best: tuple[bool, float, str] | None = None
         for tag in tags:
             value = parse_number(tag)
             if value is None:
-                continue
-            key = (sign * value, tag)
+                raise UnorderableTag(tag, f"{tag!r} is not a number")
+            key = (not math.isnan(value), 0.0 if math.isnan(value) else sign * value, tag)
             if best is None or key > best:
                 best = key
         if best is None:
-            raise NoMatchingTag("none is a number", considered=len(tags))
-        return best[1]
+            raise NoMatchingTag("no tags to order", considered=0)
+        return best[2]

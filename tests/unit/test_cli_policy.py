@@ -59,7 +59,7 @@ def test_no_matching_tag_exits_1_with_the_reason() -> None:
     [
         (
             {"policy": {"semver": {"range": "latest"}}},
-            "spec.policy.semver.range: invalid constraint 'latest'",
+            "spec.policy.semver.range: semver range 'latest'",
         ),
         ({"policy": {"alphabetical": {"order": "up"}}}, "spec.policy.alphabetical.order"),
         ({"policy": {}}, "spec.policy: set exactly one of semver, alphabetical, numerical"),

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from gitops_tasks.objects.semver_range import SemverRange, parse_version
-from gitops_tasks.policy import NoMatchingTag, PolicyError, build
+from gitops_tasks.policy import NoMatchingTag, PolicyError, UnorderableTag, build
 from gitops_tasks.policy.filter import GroupRef, parse_template
 
 
@@ -72,8 +72,8 @@ def filt(pattern: str, extract: str | None = None) -> dict[str, Any]:
         (alpha(), ["20240115093000", "20240115092959"], "20240115093000"),  # timestamps
         (alpha(), ["Z", "a"], "a"),  # by code point: lower case sorts after upper case
         (alpha("desc"), ["b", "a", "B"], "B"),
-        # numerical: by value as a float; non-numbers ignored
-        (num(), ["1", "10", "9", "latest"], "10"),
+        # numerical: by value as a float (Go's strconv.ParseFloat)
+        (num(), ["1", "10", "9"], "10"),
         (num("asc"), ["-5", "-1", "-10"], "-1"),
         (num("desc"), ["-5", "-1", "-10"], "-10"),
         (num(), ["1.5", "1.25", "1.05"], "1.5"),
@@ -81,7 +81,11 @@ def filt(pattern: str, extract: str | None = None) -> dict[str, Any]:
         (num(), ["20240115093000", "20240115092959", "9"], "20240115093000"),
         (num(), ["1e3", "999"], "1e3"),
         (num(), ["1", "1.0", "01"], "1.0"),  # equal values: the greater tag
-        (num(), ["5", "inf", "nan", "0x10", "1_000", "1.0.0"], "5"),
+        (num(), ["5", "1_000", "0x1p4", "1e2"], "1_000"),
+        (num(), ["0x1p4", "15"], "0x1p4"),
+        (num(), ["5", "Inf"], "Inf"),
+        (num(), ["nan", "5", "NaN"], "5"),
+        (num("desc"), ["nan", "5"], "5"),
         # filterTags.pattern is searched, not anchored; the original tag is returned
         (alpha(**filt("rc")), ["1.0.0-rc.1", "1.0.0", "2.0.0-rc.1-x"], "2.0.0-rc.1-x"),
         (semver(">=1.0.0-0", **filt(r"-rc\.")), ["1.0.0-rc.1", "1.1.0", "1.0.0-rc.2"], "1.0.0-rc.2"),
@@ -206,18 +210,11 @@ def test_policy_error_is_a_value_error_and_no_match_a_lookup_error() -> None:
             "no tag matches the policy: 3 tags considered; none is a semver version "
             "(MAJOR.MINOR.PATCH, optional leading v) in range '^2.0'",
         ),
-        (num(), ["latest", "main"], "no tag matches the policy: 2 tags considered; none is a number"),
         (alpha(), [], "no tag matches the policy: 0 tags considered; no tags to order"),
         (
             alpha(**filt("^main-")),
             ["dev-1", "latest"],
             "no tag matches the policy: 2 tags considered, none passed spec.filterTags.pattern '^main-'",
-        ),
-        (
-            num(**filt("^main-(.*)$", "$1")),
-            ["main-abc", "main-def", "x"],
-            "no tag matches the policy: 3 tags considered, 2 passed spec.filterTags.pattern "
-            "'^main-(.*)$'; none is a number (after extract)",
         ),
     ],
 )
@@ -228,6 +225,33 @@ def test_no_match_says_how_many_tags_were_considered_and_passed(
         build(spec).latest(tags)
     assert str(caught.value) == message
     assert caught.value.considered == len(tags)
+
+
+@pytest.mark.parametrize(
+    ("spec", "tags", "value"),
+    [
+        (num(), ["1", "10", "latest"], "latest"),
+        (num("desc"), ["latest", "1"], "latest"),
+        (num(), ["5", "1.0.0"], "1.0.0"),
+        (num(), ["5", "0x10"], "0x10"),  # Go: a hexadecimal mantissa needs a p exponent
+        (num(), ["5", "1e400"], "1e400"),  # Go: out of range is an error, not +Inf
+        (num(), ["5", "1__0"], "1__0"),
+        # with filterTags, what the filter keeps (after extract) must be numbers
+        (num(**filt("^main-(.*)$", "$1")), ["main-12", "main-abc", "x"], "abc"),
+        (num(**filt("^build-")), ["build-1", "build-2", "x"], "build-1"),
+    ],
+)
+def test_numerical_fails_on_a_value_that_is_not_a_number_as_flux_does(
+    spec: dict[str, Any], tags: list[str], value: str
+) -> None:
+    with pytest.raises(UnorderableTag) as caught:
+        build(spec).latest(tags)
+    assert caught.value.value == value
+    assert str(caught.value) == f"{value!r} is not a number"
+
+
+def test_numerical_with_a_filter_selecting_numbers_ignores_the_rest() -> None:
+    assert build(num(**filt("^[0-9]+$"))).latest(["1", "10", "latest", "9"]) == "10"
 
 
 def test_latest_accepts_any_iterable_once() -> None:

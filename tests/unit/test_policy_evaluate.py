@@ -133,3 +133,27 @@ def test_filter_extract_returns_the_original_tag_in_facts() -> None:
     tags = ["main-abc123-1700000000", "main-def456-1700000100", "latest"]
     out = evaluate(obj, tags, image=IMAGE, previous_status={})
     assert out.facts["latestRef"] == {"name": IMAGE, "tag": "main-def456-1700000100"}
+
+
+def numerical(**spec: Any) -> Object:
+    full = {"imageRepositoryRef": {"name": "y"}, "policy": {"numerical": {"order": "asc"}}, **spec}
+    return Object("image.toolkit.fluxcd.io/v1", "ImagePolicy", "app", "default", full)
+
+
+def test_numerical_on_a_non_numeric_tag_stalls_naming_the_tag_and_the_fix() -> None:
+    out = evaluate(numerical(), ["1", "2", "latest"], image=IMAGE, previous_status=status("1"))
+    assert (out.result, out.reason) == ("stalled", "InvalidPolicy")
+    assert out.message == (
+        "ImagePolicy default/app: spec.policy.numerical: tag 'latest' of 'ghcr.io/x/y' is not a "
+        "number; every tag must be one: select numeric tags with spec.filterTags.pattern, "
+        "e.g. '^[0-9]+$'"
+    )
+    assert out.facts == {}  # the last good latestImage stays in the stored status
+
+
+def test_numerical_with_a_filter_keeping_a_non_number_says_to_narrow_it() -> None:
+    spec = {"filterTags": {"pattern": "^main-(.*)$", "extract": "$1"}}
+    out = evaluate(numerical(**spec), ["main-1", "main-x"], image=IMAGE, previous_status={})
+    assert (out.result, out.reason) == ("stalled", "InvalidPolicy")
+    assert "'x', kept by spec.filterTags from a tag of 'ghcr.io/x/y', is not a number" in out.message
+    assert "narrow spec.filterTags.pattern" in out.message
