@@ -1,7 +1,11 @@
 """``gitops-tasks build`` and ``gitops-tasks diff``: what a Kustomization sync would apply or change.
 
-- ``build kustomization NAME [-n NS]``: check out the source's recorded revision, build, apply the
-  spec's kustomize fields and ``postBuild`` substitution, print the objects as a YAML stream.
+- ``build kustomization NAME [-n NS]``: check out the source's recorded revision and print, as a
+  YAML stream in apply order, exactly the objects a sync would apply: the same build, kustomize
+  fields, ``postBuild`` substitution and plan (``spec.targetNamespace``, default namespace, owner
+  labels; objects ignored in Git left out). Which kinds are namespaced comes from the target
+  cluster's discovery; with no cluster configured or reachable, from Kubernetes' built-in kinds and
+  the CRDs in the build (a note on stderr says so).
 - ``build PATH``: build a local directory (plain YAML or kustomize overlay) the same way.
 - ``diff kustomization NAME [-n NS]``: server-side dry-run apply against the cluster, one unified
   diff per object that would be created, changed or pruned.
@@ -135,6 +139,32 @@ def _kustomization(args: argparse.Namespace) -> Iterator[_Prepared]:
             cluster.close()
 
 
+def _applied(prepared: _Prepared) -> list[Any]:
+    """The objects a sync of ``prepared`` would apply, in order (the sync's own plan)."""
+    from gitops_tasks.sync.errors import ClusterError, KubeConfigError
+    from gitops_tasks.sync.pipeline import plan_for, target_cluster
+    from gitops_tasks.sync.plan import offline_scope
+
+    obj, config, manifests = prepared.obj, prepared.config, prepared.manifests
+    try:
+        cluster = target_cluster(obj, connect=prepared.connect, home=prepared.home, config=config)
+    except KubeConfigError as exc:
+        problem = exc.message
+    else:
+        try:
+            return plan_for(obj, manifests, scope=cluster.scope, config=config).objects
+        except ClusterError as exc:
+            problem = exc.message
+        finally:
+            cluster.close()
+    print(
+        f"note: no cluster to ask which kinds are namespaced ({problem}); "
+        "using Kubernetes' built-in kinds and the CRDs in the build",
+        file=sys.stderr,
+    )
+    return plan_for(obj, manifests, scope=offline_scope(manifests), config=config).objects
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from gitops_tasks.sources import GitError
     from gitops_tasks.sync.build import Builder
@@ -143,7 +173,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     try:
         if args.target.lower() in _KUSTOMIZATION and args.name:
             with _kustomization(args) as prepared:
-                _print_stream(prepared.manifests, mask_secrets=not args.show_secrets)
+                _print_stream(_applied(prepared), mask_secrets=not args.show_secrets)
             return 0
         if args.name:
             return _error(
@@ -166,8 +196,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from gitops_tasks.sync import inventory as inv
     from gitops_tasks.sync.diff import diff_plan, diff_prune
     from gitops_tasks.sync.errors import SyncError
-    from gitops_tasks.sync.pipeline import owner_of, target_cluster
-    from gitops_tasks.sync.plan import make_plan
+    from gitops_tasks.sync.pipeline import owner_of, plan_for, target_cluster
 
     if args.kind.lower() not in _KUSTOMIZATION:
         return _error(f"diff supports kustomization only, not {args.kind!r}", 2)
@@ -176,14 +205,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
             obj, config = prepared.obj, prepared.config
             cluster = target_cluster(obj, connect=prepared.connect, home=prepared.home, config=config)
             try:
-                plan = make_plan(
-                    prepared.manifests,
-                    owner=owner_of(obj),
-                    scope=cluster.scope,
-                    target_namespace=obj.spec.get("targetNamespace"),
-                    default_namespace=config.default_namespace,
-                    allowed_namespaces=config.allowed_namespaces,
-                )
+                plan = plan_for(obj, prepared.manifests, scope=cluster.scope, config=config)
                 diffs = diff_plan(plan, cluster)
                 if obj.spec.get("prune"):
                     stale = inv.stale(inv.from_status(prepared.status), plan.inventory)

@@ -1,4 +1,5 @@
-"""The steps between a checkout and a plan: build, spec overlay, substitution; and the target cluster.
+"""The steps between a checkout and a plan: build, spec overlay, substitution, the plan; and the
+target cluster.
 
 Shared by the reconciler and the CLI (``gitops-tasks build`` / ``diff``), so both see exactly the
 objects a sync would apply.
@@ -18,7 +19,7 @@ from gitops_tasks.sync.errors import KubeConfigError
 from gitops_tasks.sync.inputs import HomeCluster, kubeconfig_from_secret
 from gitops_tasks.sync.manifests import Manifest
 from gitops_tasks.sync.overlay import apply_common_metadata, apply_kustomize_fields
-from gitops_tasks.sync.plan import Owner
+from gitops_tasks.sync.plan import Owner, Plan, Scope, make_plan
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,20 @@ def render(obj: Object, root: Path, *, read: substitute.Reader, config: SyncConf
     apply_common_metadata(manifests, obj.spec)
     return substitute.post_build(
         manifests, obj.spec, read=read, namespace=obj.namespace, strict=config.strict_substitution
+    )
+
+
+def plan_for(obj: Object, manifests: list[Manifest], *, scope: Scope, config: SyncConfig) -> Plan:
+    """What a sync of ``obj`` applies: ``spec.targetNamespace`` (else each object's namespace or
+    the default one), our owner labels, ``spec.force``, in apply order. Raises ``PlanError``."""
+    return make_plan(
+        manifests,
+        owner=owner_of(obj),
+        scope=scope,
+        target_namespace=obj.spec.get("targetNamespace"),
+        default_namespace=config.default_namespace,
+        allowed_namespaces=config.allowed_namespaces,
+        force=bool(obj.spec.get("force")),
     )
 
 

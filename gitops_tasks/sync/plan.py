@@ -163,6 +163,58 @@ def crd_scopes(manifests: Iterable[Manifest]) -> dict[tuple[str, str], bool]:
     return out
 
 
+#: Kubernetes' built-in cluster-scoped kinds, ``(group, kind)`` (core group ""), for a plan made
+#: without a cluster to ask (``gitops-tasks build`` offline).
+BUILTIN_CLUSTER_SCOPED = frozenset(
+    {
+        ("", "Namespace"),
+        ("", "Node"),
+        ("", "PersistentVolume"),
+        ("", "ComponentStatus"),
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
+        ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
+        ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding"),
+        ("apiextensions.k8s.io", "CustomResourceDefinition"),
+        ("apiregistration.k8s.io", "APIService"),
+        ("certificates.k8s.io", "CertificateSigningRequest"),
+        ("certificates.k8s.io", "ClusterTrustBundle"),
+        ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
+        ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
+        ("networking.k8s.io", "IngressClass"),
+        ("networking.k8s.io", "IPAddress"),
+        ("networking.k8s.io", "ServiceCIDR"),
+        ("node.k8s.io", "RuntimeClass"),
+        ("rbac.authorization.k8s.io", "ClusterRole"),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+        ("resource.k8s.io", "DeviceClass"),
+        ("resource.k8s.io", "ResourceSlice"),
+        ("scheduling.k8s.io", "PriorityClass"),
+        ("storage.k8s.io", "CSIDriver"),
+        ("storage.k8s.io", "CSINode"),
+        ("storage.k8s.io", "StorageClass"),
+        ("storage.k8s.io", "VolumeAttachment"),
+        ("storage.k8s.io", "VolumeAttributesClass"),
+    }
+)
+
+
+def offline_scope(manifests: Iterable[Manifest]) -> Scope:
+    """A :data:`Scope` without a cluster: Kubernetes' built-in cluster-scoped kinds and the CRDs
+    among ``manifests`` as declared; every other kind namespaced (as kustomize assumes)."""
+    crds = crd_scopes(manifests)
+
+    def scope(api_version: str, kind: str) -> bool:
+        group, _ = split_api_version(api_version)
+        if (group, kind) in BUILTIN_CLUSTER_SCOPED:
+            return False
+        return crds.get((group, kind), True)
+
+    return scope
+
+
 def stage_of(oid: ObjId) -> int:
     if oid.kind in FIRST_KINDS:
         return 0

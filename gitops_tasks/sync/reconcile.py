@@ -56,8 +56,8 @@ from gitops_tasks.sync.errors import (
 )
 from gitops_tasks.sync.health import Target, wait_healthy
 from gitops_tasks.sync.inputs import make_reader
-from gitops_tasks.sync.pipeline import SyncConfig, owner_of, render, target_cluster
-from gitops_tasks.sync.plan import Plan, make_plan
+from gitops_tasks.sync.pipeline import SyncConfig, owner_of, plan_for, render, target_cluster
+from gitops_tasks.sync.plan import Plan
 from gitops_tasks.sync.source import Lookup, Source, check_dependencies, checkout, resolve_source
 from gitops_tasks.sync.synctag import move_sync_tag
 
@@ -194,15 +194,7 @@ class _Run:
             manifests = render(obj, root, read=read, config=config)
             cluster = target_cluster(obj, connect=self.connect, home=self.home, config=config)
             self.opened.append(cluster)
-            plan = make_plan(
-                manifests,
-                owner=owner_of(obj),
-                scope=cluster.scope,
-                target_namespace=obj.spec.get("targetNamespace"),
-                default_namespace=config.default_namespace,
-                allowed_namespaces=config.allowed_namespaces,
-                force=bool(obj.spec.get("force")),
-            )
+            plan = plan_for(obj, manifests, scope=cluster.scope, config=config)
             changes = apply_plan(plan, cluster)
             changes += self.prune(plan, cluster)
             self.wait_healthy(plan, changes, cluster)

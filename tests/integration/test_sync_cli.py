@@ -117,17 +117,93 @@ def test_build_kustomization_prints_what_a_sync_would_apply(
     out = cli("build", "kustomization", "app", env=env)
     assert out.returncode == 0, out.stderr
     objects = list(yaml.safe_load_all(out.stdout))
-    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
-        ("ConfigMap", "settings"),
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [  # apply order
         ("Namespace", ns),
         ("Secret", "creds"),
+        ("ConfigMap", "settings"),
     ]
-    assert objects[0]["data"] == {"env": "prod"}
-    assert objects[2]["stringData"] == {"password": "***"}
+    assert objects[2]["data"] == {"env": "prod"}
+    assert objects[1]["stringData"] == {"password": "***"}
     shown = cli("build", "kustomization", "app", "--show-secrets", env=env)
-    assert list(yaml.safe_load_all(shown.stdout))[2]["stringData"] == {"password": "hunter2"}
+    assert list(yaml.safe_load_all(shown.stdout))[1]["stringData"] == {"password": "hunter2"}
     missing = cli("build", "kustomization", "nope", env=env)
     assert missing.returncode == 1 and "Kustomization default/nope not found" in missing.stderr
+
+
+def _applied_by_sync(kube: KubeTarget, ns: str) -> dict[tuple[str, str], dict[str, Any]]:
+    from gitops_tasks.sync.cluster import Cluster
+
+    cluster = Cluster.from_kubeconfig(kube.kubeconfig)
+    try:
+        live = {}
+        for kind, name, namespace_ in (("Namespace", ns, None), ("ConfigMap", "settings", ns)):
+            obj = cluster.get("v1", kind, name, namespace_)
+            assert obj is not None, (kind, name)
+            live[(kind, name)] = obj
+        return live
+    finally:
+        cluster.close()
+
+
+def test_build_shows_target_namespace_and_substitution_exactly_as_the_sync_applies(
+    cli: Cli, ctx: Context, kube: KubeTarget, file_remote: RemoteRepo
+) -> None:
+    # Given objects without a namespace or in another one, a targetNamespace, and a multi-line value
+    ns = unique_name("target")
+    file_remote.commit(
+        {
+            "tn/ns.yaml": dump(namespace(ns)),
+            "tn/cm.yaml": dump(
+                configmap("settings", "elsewhere", {"cert": "${cert}", "region": "${region:=eu}"})
+            ),
+            "tn/role.yaml": dump(
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRole",
+                    "metadata": {"name": f"{ns}-reader", "namespace": "dropped"},
+                    "rules": [],
+                }
+            ),
+        }
+    )
+    declare(
+        ctx,
+        file_remote,
+        path="./tn",
+        targetNamespace=ns,
+        postBuild={"substitute": {"cert": "-----BEGIN-----\nMIIB\n-----END-----\n"}},
+    )
+    assert reconcile(ctx, ObjectRef("GitRepository", "default", "repo"))["result"] == "success"
+    # When building, with the cluster and then without one
+    online = cli("build", "kustomization", "app")
+    offline = cli("build", "kustomization", "app", env={"GITOPS_TASKS_KUBECONFIG": "/nonexistent/kubeconfig"})
+    # Then both show what the sync applies: namespaced objects in targetNamespace, cluster-scoped
+    # ones without a namespace, our labels, the value without its newlines
+    assert online.returncode == 0, online.stderr
+    assert offline.returncode == 0, offline.stderr
+    assert "note: no cluster" in offline.stderr and "note:" not in online.stderr
+    assert online.stdout == offline.stdout
+    built = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(online.stdout)}
+    assert list(built) == [("Namespace", ns), ("ClusterRole", f"{ns}-reader"), ("ConfigMap", "settings")]
+    cm = built[("ConfigMap", "settings")]
+    assert cm["metadata"]["namespace"] == ns
+    assert cm["metadata"]["labels"] == {"gitops-tasks.io/name": "app", "gitops-tasks.io/namespace": "default"}
+    assert cm["data"] == {"cert": "-----BEGIN-----MIIB-----END-----", "region": "eu"}
+    assert "namespace" not in built[("ClusterRole", f"{ns}-reader")]["metadata"]
+    # ... and the sync applies exactly that
+    try:
+        result = reconcile(ctx, APP)
+        assert result["result"] == "success", result["message"]
+        live = _applied_by_sync(kube, ns)
+        assert live[("ConfigMap", "settings")]["data"] == cm["data"]
+        assert live[("ConfigMap", "settings")]["metadata"]["labels"] == cm["metadata"]["labels"]
+    finally:
+        from gitops_tasks.sync.cluster import Cluster
+
+        cluster = Cluster.from_kubeconfig(kube.kubeconfig)
+        cluster.delete("rbac.authorization.k8s.io/v1", "ClusterRole", f"{ns}-reader")
+        cluster.delete("v1", "Namespace", ns)
+        cluster.close()
 
 
 def test_build_path_builds_a_local_directory(cli: Cli, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from gitops_tasks.sync import inventory as inv
 from gitops_tasks.sync.errors import PlanError
 from gitops_tasks.sync.inventory import ObjId
 from gitops_tasks.sync.manifests import Manifest
-from gitops_tasks.sync.plan import Owner, deletion_order, make_plan, prune_verdict
+from gitops_tasks.sync.plan import Owner, deletion_order, make_plan, offline_scope, prune_verdict
 
 OWNER = Owner("apps", "flux-system")
 NAMESPACED = {"ConfigMap", "Deployment", "Service", "ServiceAccount", "Secret", "Role", "Widget"}
@@ -81,6 +81,31 @@ def test_namespaces_target_default_and_cluster_scoped() -> None:
     namespaces = {p.id.name: p.obj["metadata"].get("namespace") for p in plan.objects}
     assert namespaces == {"a": "target", "b": "target", "c": None}
     assert manifests[0].obj["metadata"]["namespace"] == "own"  # the input is untouched
+
+
+def test_offline_scope_knows_builtin_cluster_kinds_and_the_builds_crds() -> None:
+    manifests = [
+        crd("example.com", "Gadget", "Cluster"),
+        crd("example.com", "Widget", "Namespaced"),
+        obj("Gadget", "g", api_version="example.com/v1"),
+        obj("Widget", "w", api_version="example.com/v1"),
+        obj("Thing", "t", api_version="other.io/v1"),  # no CRD anywhere: namespaced, as kustomize
+        obj("ClusterRole", "r", "stray", api_version="rbac.authorization.k8s.io/v1"),
+        obj("StorageClass", "fast", api_version="storage.k8s.io/v1"),
+        obj("ConfigMap", "c"),
+        obj("Role", "role", api_version="rbac.authorization.k8s.io/v1"),
+    ]
+    plan = make_plan(manifests, owner=OWNER, scope=offline_scope(manifests), target_namespace="t")
+    namespaces = {p.id.name: p.obj["metadata"].get("namespace") for p in plan.objects}
+    assert {name: namespaces[name] for name in ("g", "w", "t", "r", "fast", "c", "role")} == {
+        "g": None,
+        "w": "t",
+        "t": "t",
+        "r": None,
+        "fast": None,
+        "c": "t",
+        "role": "t",
+    }
 
 
 def test_every_applied_object_carries_the_owner_labels() -> None:
