@@ -60,7 +60,10 @@ _GO_WS = r"[ \t\n\f\r]"
 _IDENT = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
 _CV = rf"v?[0-9|xX*]+(?:\.[0-9|xX*]+)?(?:\.[0-9|xX*]+)?(?:-{_IDENT})?(?:\+{_IDENT})?"
 #: ``A - B`` (whitespace on both sides of the dash), rewritten to ``>= A, <= B`` before parsing.
-_HYPHEN = re.compile(rf"{_GO_WS}*({_CV}){_GO_WS}+-{_GO_WS}+({_CV}){_GO_WS}*")
+#: Masterminds' pattern also takes the whitespace before ``A`` (added back in
+#: :func:`_rewrite_hyphens`); ``A`` starting right after anything but whitespace or a comma could
+#: only give an invalid range, so such starts are skipped, which keeps the search linear.
+_HYPHEN = re.compile(rf"(?<![^ \t\n\f\r,])({_CV}){_GO_WS}+-{_GO_WS}+({_CV}){_GO_WS}*")
 #: A version once wildcards are resolved (Masterminds' coercing ``NewVersion``).
 _LOOSE_VERSION = re.compile(rf"v?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?(?:-({_IDENT}))?(?:\+({_IDENT}))?")
 _TAG_VERSION = re.compile(rf"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-({_IDENT}))?(?:\+({_IDENT}))?")
@@ -275,8 +278,16 @@ def _parse_and(text: str) -> tuple[_Comparator, ...]:
 
 def _rewrite_hyphens(text: str) -> str:
     """``A - B`` → ``>= A, <= B`` (Masterminds replaces each match's first occurrence in turn)."""
-    for match in list(_HYPHEN.finditer(text)):
-        text = text.replace(match.group(0), f">= {match.group(1)}, <= {match.group(2)} ", 1)
+    found: list[tuple[str, str, str]] = []
+    last = 0
+    for match in _HYPHEN.finditer(text):
+        start = match.start()
+        while start > last and text[start - 1] in _WS:
+            start -= 1
+        found.append((text[start : match.end()], match.group(1), match.group(2)))
+        last = match.end()
+    for whole, low, high in found:
+        text = text.replace(whole, f">= {low}, <= {high} ", 1)
     return text
 
 
