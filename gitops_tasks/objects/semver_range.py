@@ -139,14 +139,17 @@ def _gt(c: _Comparator, v: semver.Version) -> bool:
 
 
 def _le(c: _Comparator, v: semver.Version) -> bool:
-    if c.wild == 0:
-        return True
     if c.wild == 3:
         return v.compare(c.base) <= 0
-    return (v.major, v.minor)[: c.wild] <= (c.base.major, c.base.minor)[: c.wild]
+    # Masterminds reads only the major with a wildcard minor, else major and minor; a wildcard
+    # major (``<=*``) is thus ``<0.1.0``.
+    if c.wild == 1:
+        return v.major <= c.base.major
+    return (v.major, v.minor) <= (c.base.major, c.base.minor)
 
 
 def _caret(c: _Comparator, v: semver.Version) -> bool:
+    # As Masterminds' code: a wildcard major (``^*``) is ``^0.0.0``, only 0.0.0 itself.
     if v.compare(c.base) < 0:
         return False
     if c.base.major > 0 or c.wild == 1:

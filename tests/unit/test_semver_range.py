@@ -174,6 +174,12 @@ def test_constraints_masterminds_rejects_are_refused_with_the_expected_form(text
         ("2.1", "2.2.1", False),
         ("=2.0", "2.0.1", True),
         ("1.0.0 - 2.0.0 <=2.0.0", "1.5.0", True),
+        # a wildcard major, as Masterminds' comparator code reads it
+        ("<=*", "0.0.5", True),
+        ("<=*", "0.1.0", False),
+        ("^*", "0.0.0", True),
+        ("^*", "1.2.3", False),
+        (">*", "0.0.1", True),
     ],
 )
 def test_check_matches_masterminds(constraint: str, version: str, allowed: bool) -> None:
