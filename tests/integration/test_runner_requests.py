@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from beat_schedule import entry_for
 from gitops_tasks.objects.loader import load_text
 from gitops_tasks.objects.model import Object, ObjectRef
@@ -63,16 +65,8 @@ def test_a_dependency_request_during_a_run_is_served_by_a_later_run(
     assert slow_http.max_in_flight == 1, "never two polls of the repository at once"
 
 
-DOC = """
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata: {name: app, namespace: default}
-spec: {interval: 1h, url: "https://example.com/app.git"}
-"""
-
-
 def declare(ctx: Context) -> Object:
-    obj = load_text(DOC, filename="test.yaml")[0]
+    obj = load_text(git_repository("app", "https://example.com/app.git"), filename="test.yaml")[0]
     ctx.catalog.apply([obj], entry_for=entry_for)
     return obj
 
@@ -100,78 +94,63 @@ def run_in_thread(target: Any) -> tuple[threading.Thread, list[dict[str, Any]]]:
     return thread, results
 
 
-def test_a_request_while_running_makes_the_holder_requeue_and_the_object_due(ctx: Context) -> None:
-    # Given an object whose run is in progress
-    obj = declare(ctx)
-    reconcile = Blocking()
-    requeued: list[tuple[ObjectRef, str]] = []
-
-    def first() -> dict[str, Any]:
-        return runner.run(
-            obj.ref,
-            reason="schedule",
-            ctx=ctx,
-            reconciler=reconcile,
-            enqueue_dependent=lambda _: False,
-            requeue=lambda ref, why: requeued.append((ref, why)) is None,
-            task_id="task-1",
-        )
-
-    thread, results = run_in_thread(first)
-    assert reconcile.running.wait(10)
-
-    # When a dependency's request arrives during the run
-    asked = runner.run(
+def run(
+    ctx: Context, obj: Object, reconcile: Blocking, *, reason: str, task_id: str, requeued: list[str]
+) -> Any:
+    """One run of ``obj`` as task ``task_id``; what the holder re-queues goes to ``requeued``."""
+    return runner.run(
         obj.ref,
-        reason="dependency ImagePolicy/default/web",
+        reason=reason,
         ctx=ctx,
         reconciler=reconcile,
         enqueue_dependent=lambda _: False,
-        task_id="task-2",
+        requeue=lambda ref, why: requeued.append(f"{ref} {why}") is None,
+        task_id=task_id,
     )
-    reconcile.release.set()
-    thread.join(10)
-
-    # Then the holder, once done, asks for another run for that request, and the object is due now
-    assert asked["result"] == "waiting"
-    assert results[0]["result"] == "success"
-    assert requeued == [(obj.ref, "dependency ImagePolicy/default/web")]
-    due = ctx.client.zscore(ctx.keys.schedule, obj.ref.key)
-    assert due is not None and due <= time.time(), "beat serves it even if the requeue is lost"
-    assert len(reconcile.starts) == 1
 
 
-def test_a_redelivered_copy_of_the_running_task_is_not_a_new_request(ctx: Context) -> None:
+DEPENDENCY = "dependency ImagePolicy/default/web"
+
+
+@pytest.mark.parametrize(
+    ("reason", "task_id", "result", "owed"),
+    [
+        # a dependency's request (another task): the holder owes a run that starts after it
+        (DEPENDENCY, "task-2", "waiting", [DEPENDENCY]),
+        # the broker delivering the running task again (its visibility timeout passed): no request
+        ("schedule", "task-1", "duplicate", []),
+    ],
+    ids=["dependency-request", "redelivered-copy"],
+)
+def test_a_delivery_during_a_run_is_owed_a_later_run_unless_it_is_the_running_task(
+    ctx: Context, reason: str, task_id: str, result: str, owed: list[str]
+) -> None:
     # Given a run of task "task-1" in progress
     obj = declare(ctx)
     reconcile = Blocking()
     requeued: list[str] = []
-
-    def run(task_id: str, wait: bool) -> dict[str, Any]:
-        return runner.run(
-            obj.ref,
-            reason="schedule",
-            ctx=ctx,
-            reconciler=reconcile,
-            enqueue_dependent=lambda _: False,
-            requeue=lambda ref, why: requeued.append(why) is None,
-            task_id=task_id,
-        )
-
-    thread, results = run_in_thread(lambda: run("task-1", True))
+    thread, results = run_in_thread(
+        lambda: run(ctx, obj, reconcile, reason="schedule", task_id="task-1", requeued=requeued)
+    )
     assert reconcile.running.wait(10)
 
-    # When the broker delivers the same task again (its visibility timeout passed)
-    again = run("task-1", False)
+    # When another delivery for the object arrives during the run
+    asked = run(ctx, obj, reconcile, reason=reason, task_id=task_id, requeued=requeued)
     reconcile.release.set()
     thread.join(10)
 
-    # Then the copy returns quietly and the holder owes no further run
-    assert again["result"] == "duplicate"
+    # Then it returns at once; the holder, once done, re-queues the object for a request only, and
+    # then the object is due now (beat serves it even if the re-queue were lost)
+    assert asked["result"] == result
     assert results[0]["result"] == "success"
-    assert requeued == []
+    assert len(reconcile.starts) == 1
+    assert requeued == [f"{obj.ref} {why}" for why in owed]
     due = ctx.client.zscore(ctx.keys.schedule, obj.ref.key)
-    assert due is not None and due > time.time() + 3000, "next run at the interval"
+    assert due is not None
+    if owed:
+        assert due <= time.time()
+    else:
+        assert due > time.time() + 3000, "next run at the interval"
 
 
 def test_a_run_that_lost_its_lock_writes_nothing(ctx: Context) -> None:
