@@ -49,6 +49,21 @@ return 0
 """
 
 
+# KEYS[1] schedule zset; ARGV: (object key, score read, next score) triples. Moves each entry to its
+# next score if it still has the score read. Returns how many moved.
+_MOVE_ON = """
+local moved = 0
+for i = 1, #ARGV, 3 do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and math.abs(tonumber(score) - tonumber(ARGV[i + 1])) < 0.001 then
+    redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i])
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
+
 class CatalogScheduler(Scheduler):
     """``celery beat -S beat_schedule.scheduler:CatalogScheduler``."""
 
@@ -59,6 +74,7 @@ class CatalogScheduler(Scheduler):
         self._guard = EnqueueGuard(self._client, self._keys, ttl_s=self._settings.enqueue_guard_ttl_s)
         self._token = secrets.token_hex(8)
         self._lead = self._client.register_script(_LEAD)
+        self._move_on = self._client.register_script(_MOVE_ON)
         self._rng = random.Random()
         self.sent = 0
         super().__init__(*args, **kwargs)
@@ -95,15 +111,24 @@ class CatalogScheduler(Scheduler):
         metas = self._client.hmget(self._keys.schedule_meta, object_keys)
         claims = self._guard.claim_many(object_keys)
         next_scores: dict[str | bytes, float] = {}
+        to_send: list[tuple[str, float, dict[str, Any]]] = []
+        for (key, due_at), meta_raw, claimed in zip(due, metas, claims, strict=True):
+            if meta_raw is None:
+                continue
+            meta = json.loads(meta_raw)
+            next_scores[key] = now + self._next_in(float(meta["interval_s"]), late_s=now - due_at)
+            if claimed:
+                to_send.append((key, due_at, meta))
+        # Moved on before sending, and only where nobody moved the entry since it was read: a
+        # task that starts moves its own entry (the run lock's lease, see
+        # gitops_tasks.store.runstate), and that must not be overwritten.
+        if next_scores:
+            scores = dict(due)
+            pairs = [v for key, at in next_scores.items() for v in (key, repr(scores[key]), repr(at))]
+            self._move_on(keys=[self._keys.schedule], args=pairs)
+        retry: dict[str | bytes, float] = {}
         with self.app.producer_or_acquire() as producer:
-            for (key, due_at), meta_raw, claimed in zip(due, metas, claims, strict=True):
-                if meta_raw is None:
-                    continue
-                meta = json.loads(meta_raw)
-                interval = float(meta["interval_s"])
-                next_scores[key] = now + self._next_in(interval, late_s=now - due_at)
-                if not claimed:
-                    continue
+            for key, due_at, meta in to_send:
                 try:
                     send(
                         self.app,
@@ -119,9 +144,9 @@ class CatalogScheduler(Scheduler):
                 except Exception:
                     log.exception("could not enqueue %s; will retry next tick", key)
                     self._guard.release(key)
-                    next_scores[key] = now + 1.0
-        if next_scores:
-            self._client.zadd(self._keys.schedule, next_scores, xx=True)
+                    retry[key] = now + 1.0
+        if retry:
+            self._client.zadd(self._keys.schedule, retry, xx=True)
         return len(due)
 
     def _next_in(self, interval_s: float, *, late_s: float) -> float:

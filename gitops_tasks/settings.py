@@ -20,18 +20,20 @@ DEFAULT_KEY_PREFIX = "gt:"
 #: Namespace given to objects whose metadata has none.
 DEFAULT_NAMESPACE = "default"
 #: Broker visibility timeout: an unacknowledged task is redelivered after this long (Redis broker).
+#: A dead worker's objects do not wait for it: they come back when their run locks expire.
 DEFAULT_VISIBILITY_TIMEOUT_S = 3600
 #: Lifetime of the enqueue guard that keeps at most one queued task per object.
 DEFAULT_ENQUEUE_GUARD_TTL_S = 3600
-#: Lifetime of a run lock; the running task renews it every third of this.
-DEFAULT_RUN_LOCK_TTL_S = 60
+#: Lifetime of a run lock; the running task renews it every third of this. A killed worker's
+#: objects are sent again about this long after it died.
+DEFAULT_RUN_LOCK_TTL_S = 10
 #: Relative jitter added to every interval (0.05 = ±5%).
 DEFAULT_JITTER = 0.05
 #: First delay after a transient error; doubled per consecutive failure, capped by the interval.
 DEFAULT_BACKOFF_BASE_S = 5.0
 #: Upper bound on a backoff delay whatever the interval.
 DEFAULT_BACKOFF_MAX_S = 600.0
-#: Delay before retrying an object whose run lock is held by another worker.
+#: Delay before retrying a reconcile that is waiting (a dependency not ready, a branch lock held).
 DEFAULT_WAIT_RETRY_S = 2.0
 #: Events kept in the capped stream.
 DEFAULT_EVENTS_MAXLEN = 10_000

@@ -320,6 +320,15 @@ def _read_chunked(rfile: Any) -> bytes:
         rfile.readline()
 
 
+@dataclass(frozen=True)
+class Served:
+    """One request a :class:`SmartHTTPServer` answered (epoch seconds)."""
+
+    repo: str
+    start: float
+    end: float
+
+
 class _GitHTTPHandler(QuietHandler):
     server: _GitHTTPd
 
@@ -346,6 +355,7 @@ class _GitHTTPHandler(QuietHandler):
             self._reply(401, [("WWW-Authenticate", 'Basic realm="git"')], b"unauthorized\n")
             return
         owner = self.server.owner
+        started = time.time()
         with owner.lock:
             owner.requests += 1
             owner.in_flight += 1
@@ -357,6 +367,7 @@ class _GitHTTPHandler(QuietHandler):
         finally:
             with owner.lock:
                 owner.in_flight -= 1
+                owner.served.append(Served(self.path.lstrip("/").split("/", 1)[0], started, time.time()))
 
     def _backend(self, body: bytes) -> None:
         path, _, query = self.path.partition("?")
@@ -434,6 +445,8 @@ class SmartHTTPServer(_Server):
         #: Requests being served now, and the most ever served at once.
         self.in_flight = 0
         self.max_in_flight = 0
+        #: Every request served: which repository, when it arrived and when it was answered.
+        self.served: list[Served] = []
         self.lock = threading.Lock()
         self._httpd: _GitHTTPd | None = None
         self._thread: threading.Thread | None = None

@@ -60,6 +60,12 @@ class Keys:
         return f"{self.prefix}requests"
 
     @property
+    def pending(self) -> str:
+        """Hash: object key → reason of a request that found the object running (the holder owes a
+        run that starts after it)."""
+        return f"{self.prefix}pending"
+
+    @property
     def events(self) -> str:
         """Capped stream of events."""
         return f"{self.prefix}events"

@@ -3,7 +3,11 @@
 - :class:`EnqueueGuard`: a key set (``SET NX EX``) when a task is queued and cleared when it starts,
   so beat does not pile up copies when workers fall behind.
 - :class:`RunLock`: a token lock with a TTL, renewed by a background thread while the task runs and
-  released only by its holder; a killed worker's lock simply expires.
+  released only by its holder; a killed worker's lock simply expires. A renewal that finds the lock
+  gone or taken marks it ``lost``: the holder must then write no result (``store.runstate.finish``
+  checks the lock itself). A run lock may carry a *lease*, the object's schedule entry, which each
+  renewal moves to just after the new expiry, so beat sends the object again soon after its holder
+  dies (see ``store.runstate``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 
 import redis
@@ -53,6 +58,19 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# KEYS[1] lock key, KEYS[2] schedule zset; ARGV[1] token, ARGV[2] ttl in ms, ARGV[3] object key,
+# ARGV[4] the lease last written (epoch s), ARGV[5] the new lease. Returns 1 if renewed (still
+# ours), else 0. The schedule entry moves on only if nothing moved it earlier meanwhile (a request
+# or a changed spec made it due: that must stand).
+RENEW_LEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local due = redis.call('ZSCORE', KEYS[2], ARGV[3])
+if due and tonumber(due) >= tonumber(ARGV[4]) - 0.001 then
+  redis.call('ZADD', KEYS[2], 'XX', ARGV[5], ARGV[3])
+end
+return 1
+"""
 # KEYS[1] lock key; ARGV[1] token. Returns 1 if deleted (was ours), else 0.
 RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -88,6 +106,14 @@ class _Renewer:
         with self._wake:
             self._slow[id(lock)] = (time.monotonic() + after_s, callback)
             self._wake.notify()
+
+    def retry_soon(self, lock: RunLock) -> None:
+        """Renew ``lock`` again ``DEFAULT_RENEW_RETRY_S`` from now (a renewal failed to reach Redis)."""
+        with self._wake:
+            if id(lock) in self._locks:
+                retry_at = time.monotonic() - lock.ttl_ms / 3000 + DEFAULT_RENEW_RETRY_S
+                self._locks[id(lock)] = (lock, retry_at)
+                self._wake.notify()
 
     def remove(self, lock: RunLock) -> None:
         with self._wake:
@@ -136,17 +162,44 @@ class _Renewer:
 
 #: Longest the renewer sleeps when it holds no lock (seconds).
 DEFAULT_RENEWER_IDLE_S = 5.0
+#: Delay before retrying a renewal that could not reach Redis (seconds; the TTL covers two periods).
+DEFAULT_RENEW_RETRY_S = 0.5
 _renewer = _Renewer()
+
+
+@dataclass
+class Lease:
+    """A schedule entry kept just after a run lock's expiry while the lock is renewed."""
+
+    schedule_key: str
+    member: str
+    #: The due time last written (epoch seconds).
+    due_at: float
+    #: Seconds after the lock's expiry at which the entry is due.
+    margin_s: float
 
 
 class RunLock:
     """A renewable lock on one key. Use ``acquire()`` then ``release()``, or ``with lock:``."""
 
-    def __init__(self, client: redis.Redis, key: str, *, ttl_s: float, owner: str = "") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        key: str,
+        *,
+        ttl_s: float,
+        owner: str = "",
+        task_id: str | None = None,
+        lease: Lease | None = None,
+    ) -> None:
         self.client = client
         self.key = key
         self.ttl_ms = int(ttl_s * 1000)
-        self.token = f"{owner}:{secrets.token_hex(8)}" if owner else secrets.token_hex(8)
+        token = f"{owner}:{secrets.token_hex(8)}" if owner else secrets.token_hex(8)
+        #: The token ends with ``:<task id>`` when given, so a redelivered copy of the same task
+        #: can tell that it is already running (``store.runstate.begin``).
+        self.token = f"{token}:{task_id}" if task_id else token
+        self.lease = lease
         #: True once a renewal found the lock gone or taken (it expired: another holder may run).
         self.lost = False
 
@@ -170,12 +223,33 @@ class RunLock:
 
     def renew_once(self) -> None:
         try:
-            if not self.client.eval(RENEW_SCRIPT, 1, self.key, self.token, self.ttl_ms):
-                self.lost = True
-                _renewer.remove(self)
+            if self.lease is None:
+                renewed = self.client.eval(RENEW_SCRIPT, 1, self.key, self.token, self.ttl_ms)
+            else:
+                lease = self.lease
+                due = time.time() + self.ttl_ms / 1000 + lease.margin_s
+                renewed = self.client.eval(
+                    RENEW_LEASE_SCRIPT,
+                    2,
+                    self.key,
+                    lease.schedule_key,
+                    self.token,
+                    self.ttl_ms,
+                    lease.member,
+                    repr(lease.due_at),
+                    repr(due),
+                )
+                if renewed:
+                    lease.due_at = due
         except redis.RedisError:
-            # Redis unreachable for a moment: the next period tries again (the TTL covers two more).
-            log.warning("could not renew lock %s; retrying next period", self.key)
+            # Redis unreachable for a moment: try again shortly (the TTL covers two periods).
+            log.warning("could not renew lock %s; retrying in %gs", self.key, DEFAULT_RENEW_RETRY_S)
+            _renewer.retry_soon(self)
+            return
+        if not renewed:
+            self.lost = True
+            _renewer.remove(self)
+            log.warning("lock %s expired or was taken while held; its holder must write nothing", self.key)
 
     def release(self) -> None:
         self.stop_renewing()

@@ -1,9 +1,22 @@
 """The Redis side of one reconcile, batched: one round trip to start, one to finish.
 
-Starting releases the enqueue guard, reads the object, takes the run lock and reads the request
-token and previous status together; finishing stores the status (unless the object was deleted
-meanwhile), moves the next run, releases the lock and reads the request token again, in one
-transaction. Keeping these to two round trips matters when thousands of cheap polls run per minute.
+Starting (:func:`begin`, one script) releases the enqueue guard, reads the object, takes the run
+lock and reads the request token and previous status. Finishing (:func:`finish`, one script) stores
+the status, moves the next run and releases the lock, all only while the run still holds its lock:
+a run whose lock expired (its worker stalled and another may have taken over) writes nothing.
+Keeping these to two round trips matters when thousands of cheap polls run per minute.
+
+**No request is lost.** A run that finds the lock held records a *pending* request (its reason) in
+the same script; the holder's :func:`finish` reads and clears it atomically with the release, and
+then owes a run that starts after it: the object's schedule entry is made due at once (so beat
+serves it even if the holder dies right after) and the holder re-queues it. Because taking the lock
+and recording the request are one script, and releasing and reading it another, every request
+either finds the lock free and runs, or is seen by the holder's finish.
+
+**A dead worker's objects come back quickly.** While a run holds its lock, the object's schedule
+entry is a *lease*: due just after the lock would expire (``lease_at``), pushed on by each renewal.
+A worker that dies stops renewing; its locks expire within ``run_lock_ttl_s`` and beat then sends
+the object again, without waiting for the broker's visibility timeout.
 
 A run that lasts longer than ``DEFAULT_RECONCILING_AFTER_S`` gets its ``Reconciling`` status from
 :func:`mark_reconciling` (called by the lock's renewer thread); quicker runs, most polls and scans,
@@ -16,17 +29,18 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import redis
 
 from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.store.keys import Keys
-from gitops_tasks.store.locks import RELEASE_SCRIPT
-from gitops_tasks.store.status import PUT_IF_IN_CATALOG_SCRIPT
 
 #: A run still going after this many seconds shows ``Reconciling`` in its status.
 DEFAULT_RECONCILING_AFTER_S = 1.0
+#: A held lock's object is due this long after the lock would expire (beat and worker clocks
+#: differ a little; a copy sent too early finds the lock held and moves the entry again).
+DEFAULT_LEASE_MARGIN_S = 1.0
 
 # KEYS[1] run lock, KEYS[2] catalog hash, KEYS[3] status hash; ARGV[1] lock token, ARGV[2] object
 # key, ARGV[3] status JSON. Stores the status only while the lock is held by this token and the
@@ -38,27 +52,124 @@ redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 return 1
 """
 
+# KEYS[1] enqueue guard, KEYS[2] catalog hash, KEYS[3] run lock, KEYS[4] requests hash, KEYS[5]
+# status hash, KEYS[6] pending hash, KEYS[7] schedule zset; ARGV[1] object key, ARGV[2] lock token,
+# ARGV[3] lock TTL ms, ARGV[4] request reason, ARGV[5] lease (epoch s: due time while locked),
+# ARGV[6] now (epoch s), ARGV[7] lease margin s, ARGV[8] task id or ''.
+# Returns {object JSON or false, state, request token or false, status JSON or false}, state being
+# 'locked' (this run goes ahead), 'held' (another run holds the lock; the request is pending) or
+# 'duplicate' (the holder runs this very task: a broker redelivery, nothing to record).
+BEGIN_SCRIPT = """
+redis.call('DEL', KEYS[1])
+local obj = redis.call('HGET', KEYS[2], ARGV[1])
+local state = 'locked'
+if redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then
+  redis.call('HDEL', KEYS[6], ARGV[1])
+  redis.call('ZADD', KEYS[7], 'XX', ARGV[5], ARGV[1])
+else
+  local holder = redis.call('GET', KEYS[3])
+  local tid = ':' .. ARGV[8]
+  if ARGV[8] ~= '' and holder and string.sub(holder, -#tid) == tid then
+    state = 'duplicate'
+  else
+    state = 'held'
+    if obj then
+      redis.call('HSET', KEYS[6], ARGV[1], ARGV[4])
+      local left_ms = redis.call('PTTL', KEYS[3])
+      if left_ms < 0 then left_ms = 0 end
+      local due = tonumber(ARGV[6]) + left_ms / 1000 + tonumber(ARGV[7])
+      redis.call('ZADD', KEYS[7], 'XX', 'LT', due, ARGV[1])
+    end
+  end
+end
+return {obj, state, redis.call('HGET', KEYS[4], ARGV[1]), redis.call('HGET', KEYS[5], ARGV[1])}
+"""
+
+# KEYS[1] run lock, KEYS[2] catalog hash, KEYS[3] status hash, KEYS[4] schedule zset, KEYS[5]
+# pending hash, KEYS[6] requests hash; ARGV[1] lock token, ARGV[2] object key, ARGV[3] status JSON
+# or '', ARGV[4] next run (epoch s) or '', ARGV[5] now (epoch s).
+# Returns {1, pending reason or false, request token or false} when this run still held the lock
+# (status stored unless the object left the catalog, next run moved, lock released), {0} when it
+# did not (nothing written).
+FINISH_SCRIPT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
+if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
+  redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+end
+local pending = redis.call('HGET', KEYS[5], ARGV[2])
+if pending then
+  redis.call('HDEL', KEYS[5], ARGV[2])
+  redis.call('ZADD', KEYS[4], 'XX', ARGV[5], ARGV[2])
+elseif ARGV[4] ~= '' then
+  redis.call('ZADD', KEYS[4], 'XX', ARGV[4], ARGV[2])
+end
+redis.call('DEL', KEYS[1])
+return {1, pending, redis.call('HGET', KEYS[6], ARGV[2])}
+"""
+
 
 @dataclass
 class Started:
     obj: Object | None
-    locked: bool
+    state: Literal["locked", "held", "duplicate"]
     #: The latest ``reconcile`` request token (read before the run, see ``tasks.runner``).
     token: str | None
     previous: dict[str, Any]
 
+    @property
+    def locked(self) -> bool:
+        return self.state == "locked"
 
-def begin(client: redis.Redis, keys: Keys, ref: ObjectRef, *, lock_token: str, lock_ttl_s: float) -> Started:
-    with client.pipeline(transaction=False) as pipe:
-        pipe.delete(keys.guard(ref.key))
-        pipe.hget(keys.catalog, ref.key)
-        pipe.set(keys.run_lock(ref.key), lock_token, nx=True, px=int(lock_ttl_s * 1000))
-        pipe.hget(keys.requests, ref.key)
-        pipe.hget(keys.status, ref.key)
-        _, raw, locked, token, status_raw = pipe.execute()
+
+@dataclass
+class Finished:
+    #: False when the run's lock had expired or been taken: nothing was written.
+    held: bool
+    #: Reason of a request that arrived while the run held the lock (the run owes another).
+    pending: str | None = None
+    #: The latest ``reconcile`` request token, read as the lock was released.
+    token: str | None = None
+
+
+def lease_at(lock_ttl_s: float, *, now: float | None = None) -> float:
+    """When an object whose lock is taken or renewed now becomes due, should its holder die."""
+    return (time.time() if now is None else now) + lock_ttl_s + DEFAULT_LEASE_MARGIN_S
+
+
+def begin(
+    client: redis.Redis,
+    keys: Keys,
+    ref: ObjectRef,
+    *,
+    lock_token: str,
+    lock_ttl_s: float,
+    reason: str,
+    lease: float,
+    task_id: str | None = None,
+) -> Started:
+    """Start a run of ``ref``: see the module docstring. ``lease`` comes from :func:`lease_at`."""
+    raw, state, token, status_raw = client.eval(
+        BEGIN_SCRIPT,
+        7,
+        keys.guard(ref.key),
+        keys.catalog,
+        keys.run_lock(ref.key),
+        keys.requests,
+        keys.status,
+        keys.pending,
+        keys.schedule,
+        ref.key,
+        lock_token,
+        int(lock_ttl_s * 1000),
+        reason,
+        repr(lease),
+        repr(time.time()),
+        DEFAULT_LEASE_MARGIN_S,
+        task_id or "",
+    )
     return Started(
         obj=Object.from_json(raw) if raw else None,
-        locked=bool(locked),
+        state=state,
         token=token,
         previous=json.loads(status_raw) if status_raw else {},
     )
@@ -72,20 +183,29 @@ def finish(
     status: dict[str, Any] | None,
     next_run_in_s: float | None,
     lock_token: str,
-) -> str | None:
-    """Store ``status``, schedule the next run, release the lock; return the request token now."""
-    # Plain EVAL: a Script object in a pipeline costs an extra SCRIPT EXISTS round trip. One
-    # transaction, so a Reconciling mark (MARK_IF_HELD_SCRIPT) runs entirely before or after it.
-    with client.pipeline(transaction=True) as pipe:
-        if status is not None:
-            pipe.eval(PUT_IF_IN_CATALOG_SCRIPT, 2, keys.catalog, keys.status, ref.key, json.dumps(status))
-        if next_run_in_s is not None:
-            pipe.zadd(keys.schedule, {ref.key: time.time() + next_run_in_s}, xx=True)
-        pipe.eval(RELEASE_SCRIPT, 1, keys.run_lock(ref.key), lock_token)
-        pipe.hget(keys.requests, ref.key)
-        results = pipe.execute()
-    token: str | None = results[-1]
-    return token
+) -> Finished:
+    """Store ``status``, schedule the next run and release the lock, if the lock is still ours."""
+    now = time.time()
+    # Plain EVAL: a Script object costs an extra SCRIPT EXISTS round trip. A script runs entirely
+    # before or after a Reconciling mark (MARK_IF_HELD_SCRIPT).
+    result = client.eval(
+        FINISH_SCRIPT,
+        6,
+        keys.run_lock(ref.key),
+        keys.catalog,
+        keys.status,
+        keys.schedule,
+        keys.pending,
+        keys.requests,
+        lock_token,
+        ref.key,
+        "" if status is None else json.dumps(status),
+        "" if next_run_in_s is None else repr(now + next_run_in_s),
+        repr(now),
+    )
+    if not result[0]:
+        return Finished(held=False)
+    return Finished(held=True, pending=result[1], token=result[2])
 
 
 def mark_reconciling(

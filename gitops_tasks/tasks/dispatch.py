@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery, shared_task
+from celery import Celery, current_task, shared_task
 
 from gitops_tasks import tasknames
 from gitops_tasks.objects.model import ObjectRef
@@ -34,8 +34,10 @@ def run_kind(app: Celery, kind: str, namespace: str, name: str, *, reason: str) 
     def enqueue_dependent(dependent: ObjectRef) -> bool:
         return enqueue(app, ctx.guard, ctx.keys, dependent, reason=f"dependency {ref}")
 
-    def requeue(again: ObjectRef) -> bool:
-        return enqueue(app, ctx.guard, ctx.keys, again, reason="manual", queue="priority")
+    def requeue(again: ObjectRef, why: str) -> bool:
+        # A person's request goes to the priority queue, as it came; others to the kind's queue.
+        queue = "priority" if why == "manual" else None
+        return enqueue(app, ctx.guard, ctx.keys, again, reason=why, queue=queue)
 
     return runner.run(
         ref,
@@ -44,7 +46,16 @@ def run_kind(app: Celery, kind: str, namespace: str, name: str, *, reason: str) 
         reconciler=reconciler,
         enqueue_dependent=enqueue_dependent,
         requeue=requeue,
+        task_id=_current_task_id(),
     )
+
+
+def _current_task_id() -> str | None:
+    """The id of the Celery task running in this thread, if any."""
+    task = current_task
+    request = getattr(task, "request", None) if task is not None else None
+    task_id = getattr(request, "id", None)
+    return task_id if isinstance(task_id, str) else None
 
 
 @shared_task(name=tasknames.RECONCILE, bind=True, ignore_result=False)

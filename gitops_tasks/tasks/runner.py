@@ -17,7 +17,7 @@ from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.objects.outcome import Outcome
 from gitops_tasks.redact import redact
 from gitops_tasks.store import runstate
-from gitops_tasks.store.locks import RunLock
+from gitops_tasks.store.locks import Lease, RunLock
 from gitops_tasks.store.summary import condition, next_delay_s, reconciling, summarise
 from gitops_tasks.tasks.context import Context
 
@@ -33,68 +33,100 @@ def run(
     ctx: Context,
     reconciler: Reconciler,
     enqueue_dependent: Callable[[ObjectRef], bool],
-    requeue: Callable[[ObjectRef], bool] | None = None,
+    requeue: Callable[[ObjectRef, str], bool] | None = None,
+    task_id: str | None = None,
 ) -> dict[str, Any]:
     """Reconcile ``ref`` once and return a JSON summary (the task's result).
 
-    Requests coalesce: a task that finds the object locked returns at once, and the holder, after
-    releasing the lock, re-queues the object (``requeue``) if a ``reconcile`` was requested while it
-    ran. The requester writes its token before queueing, so no request is lost and nothing waits.
+    Requests coalesce and none is lost, whatever sent it (beat, a dependency, the CLI, another
+    system): a task that finds the object locked records its request and returns at once, and the
+    holder, after releasing the lock, re-queues the object (``requeue(ref, reason)``) so that a run
+    starting after the request serves it (see :mod:`gitops_tasks.store.runstate`). ``task_id`` (the
+    Celery task's id) lets a broker redelivery of the running task itself return quietly.
+
+    A run whose lock expired before it finished (its renewals failed) writes no status, event or
+    dependent: another worker may own the object by then.
     """
-    lock = RunLock(ctx.client, ctx.keys.run_lock(ref.key), ttl_s=ctx.settings.run_lock_ttl_s, owner=ctx.owner)
+    ttl_s = ctx.settings.run_lock_ttl_s
+    lease = Lease(ctx.keys.schedule, ref.key, runstate.lease_at(ttl_s), runstate.DEFAULT_LEASE_MARGIN_S)
+    lock = RunLock(
+        ctx.client, ctx.keys.run_lock(ref.key), ttl_s=ttl_s, owner=ctx.owner, task_id=task_id, lease=lease
+    )
     # One round trip: release the guard (this copy runs now; one more may be queued), read the
-    # object, take the lock, read the request token and the previous status.
+    # object, take the lock (or record this request for the holder), read the request token and
+    # the previous status.
     started = runstate.begin(
-        ctx.client, ctx.keys, ref, lock_token=lock.token, lock_ttl_s=ctx.settings.run_lock_ttl_s
+        ctx.client,
+        ctx.keys,
+        ref,
+        lock_token=lock.token,
+        lock_ttl_s=ttl_s,
+        reason=reason,
+        lease=lease.due_at,
+        task_id=task_id,
     )
     obj = started.obj
+    if started.state == "duplicate":
+        return {"result": "duplicate", "message": f"{ref}: this task is already running"}
     if not started.locked:
-        if obj is not None and reason != "schedule":
-            # Should the holder die before re-queueing, beat retries soon instead of at the interval.
-            _schedule_in(ctx, ref, ctx.settings.wait_retry_s)
         return {"result": "waiting", "reason": "LockHeld", "message": f"{ref} is being reconciled elsewhere"}
     lock.keep_alive()
     status: dict[str, Any] | None = None
     delay: float | None = None
-    # Dependents are queued only after this run's status is stored: a dependent that started
+    outcome: Outcome | None = None
+    # Events and dependents wait until this run's status is stored: a dependent that started
     # earlier could read the previous revision and find nothing to do.
     dependents: list[ObjectRef] = []
     try:
         if obj is None:
-            return {"result": "gone", "message": f"{ref} is not in the catalog"}
-        if obj.suspended and reason == "schedule":
-            return {"result": "suspended", "message": f"{ref} is suspended"}
-        # Reconciling=True is written only for a run that takes a while (see store.runstate).
-        generation, begun, prev = int(obj.metadata.get("generation", 1)), time.time(), started.previous
-        lock.when_slow(
-            runstate.DEFAULT_RECONCILING_AFTER_S,
-            lambda: runstate.mark_reconciling(
-                ctx.client,
-                ctx.keys,
-                ref,
-                status=reconciling(prev, generation=generation, now=begun),
-                lock_token=lock.token,
-            ),
-        )
-        status, delay, summary = _reconcile_locked(
-            obj,
-            prev=started.previous,
-            token=started.token,
-            ctx=ctx,
-            reconciler=reconciler,
-            dependents=dependents,
-        )
-        return summary
+            summary: dict[str, Any] = {"result": "gone", "message": f"{ref} is not in the catalog"}
+        elif obj.suspended and reason == "schedule":
+            summary = {"result": "suspended", "message": f"{ref} is suspended"}
+        else:
+            # Reconciling=True is written only for a run that takes a while (see store.runstate).
+            generation, begun, prev = int(obj.metadata.get("generation", 1)), time.time(), started.previous
+            lock.when_slow(
+                runstate.DEFAULT_RECONCILING_AFTER_S,
+                lambda: runstate.mark_reconciling(
+                    ctx.client,
+                    ctx.keys,
+                    ref,
+                    status=reconciling(prev, generation=generation, now=begun),
+                    lock_token=lock.token,
+                ),
+            )
+            outcome, status, delay, summary = _reconcile_locked(
+                obj,
+                prev=started.previous,
+                token=started.token,
+                ctx=ctx,
+                reconciler=reconciler,
+                dependents=dependents,
+            )
     finally:
         lock.stop_renewing()
-        # One round trip: store status, move the next run, release the lock, re-read the token.
-        token_now = runstate.finish(
+        # One round trip: store status, move the next run, release the lock, read what arrived.
+        finished = runstate.finish(
             ctx.client, ctx.keys, ref, status=status, next_run_in_s=delay, lock_token=lock.token
         )
-        for dependent in dependents:
-            enqueue_dependent(dependent)
-        if requeue is not None and status is not None and token_now != started.token:
-            requeue(ref)
+    if not finished.held:
+        log.warning(
+            "%s: the run lock expired before the run ended (another worker may own the object); "
+            "its result was discarded",
+            ref,
+        )
+        return {"result": "discarded", "reason": "RunLockLost", "message": f"{ref}: run lock lost"}
+    if outcome is not None:
+        emit_events(ctx, ref, started.previous, outcome)
+    for dependent in dependents:
+        enqueue_dependent(dependent)
+    if requeue is not None and obj is not None:
+        if finished.token != started.token:
+            # A `reconcile` request (its token) arrived meanwhile; its task may still be queued.
+            requeue(ref, "manual")
+        elif finished.pending is not None:
+            requeue(ref, finished.pending)
+    return summary
 
 
 def _reconcile_locked(
@@ -105,8 +137,9 @@ def _reconcile_locked(
     ctx: Context,
     reconciler: Reconciler,
     dependents: list[ObjectRef],
-) -> tuple[dict[str, Any], float | None, dict[str, Any]]:
-    """Run the reconciler; return (status to store, seconds to the next run or None, summary).
+) -> tuple[Outcome, dict[str, Any], float | None, dict[str, Any]]:
+    """Run the reconciler; return (outcome, status to store, seconds to the next run or None,
+    summary).
 
     Appends to ``dependents`` the objects to queue once the status is stored."""
     ref = obj.ref
@@ -123,7 +156,6 @@ def _reconcile_locked(
     now = time.time()
     status = summarise(prev, outcome, generation=generation, now=now, request_token=token)
     status["lastRunDurationSeconds"] = round(now - started, 3)
-    emit_events(ctx, ref, prev, outcome)
     delay = next_delay_s(
         outcome,
         interval_s=interval_s(obj),
@@ -153,12 +185,7 @@ def _reconcile_locked(
         "revision": outcome.revision,
         "next_run_in_s": round(delay, 3),
     }
-    return status, None if obj.suspended else delay, summary
-
-
-def _schedule_in(ctx: Context, ref: ObjectRef, delay_s: float) -> None:
-    """Move the object's next run (only if it is still scheduled: never resurrect a deleted one)."""
-    ctx.client.zadd(ctx.keys.schedule, {ref.key: time.time() + delay_s}, xx=True)
+    return outcome, status, None if obj.suspended else delay, summary
 
 
 def emit_events(ctx: Context, ref: ObjectRef, prev: dict[str, Any], outcome: Outcome) -> None:
