@@ -14,10 +14,10 @@ number without a leading zero is a group index (``$0`` the whole match); ``$$`` 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from gitops_tasks.objects.regex import Match, Pattern
 from gitops_tasks.policy.base import NoMatchingTag, Policy
 
 
@@ -82,7 +82,7 @@ def parse_template(text: str) -> Template:
     return tuple(parts)
 
 
-def missing_groups(pattern: re.Pattern[str], template: Template) -> list[GroupRef]:
+def missing_groups(pattern: Pattern, template: Template) -> list[GroupRef]:
     """References in ``template`` to groups ``pattern`` does not have."""
     return [
         part
@@ -92,7 +92,7 @@ def missing_groups(pattern: re.Pattern[str], template: Template) -> list[GroupRe
     ]
 
 
-def expand(template: Template, match: re.Match[str]) -> str:
+def expand(template: Template, match: Match) -> str:
     out: list[str] = []
     for part in template:
         if isinstance(part, str):
@@ -106,7 +106,7 @@ def expand(template: Template, match: re.Match[str]) -> str:
 class TagFilter:
     """A compiled ``spec.filterTags``; ``template`` is ``None`` when there is no ``extract``."""
 
-    pattern: re.Pattern[str]
+    pattern: Pattern
     template: Template | None = None
 
     def apply(self, tags: Iterable[str]) -> dict[str, str]:
