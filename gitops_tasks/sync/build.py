@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from gitops_tasks.boundedyaml import describe, safe_load
 from gitops_tasks.sync.errors import BuildError, PathError
 from gitops_tasks.sync.manifests import Manifest, ManifestError, parse
 
@@ -192,9 +193,9 @@ class Builder:
         if file is None:
             return
         try:
-            data: Any = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+            data: Any = safe_load(file.read_text(encoding="utf-8")) or {}
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise BuildError(f"{_rel(file, self.root)}: invalid kustomization: {exc}") from None
+            raise BuildError(f"{_rel(file, self.root)}: invalid kustomization: {describe(exc)}") from None
         if not isinstance(data, dict):
             raise BuildError(f"{_rel(file, self.root)}: expected a mapping")
         for field in ("resources", "bases", "components"):
