@@ -16,7 +16,8 @@ anything is built from it:
   distinct nodes. An anchor used inside itself (a cycle, which no JSON object can hold) is refused.
 * **nesting**: at most ``MAX_DEPTH`` levels. libyaml's composer recurses in C (tens of thousands of
   ``[`` crash the process) and PyYAML's in Python (a few hundred raise ``RecursionError``), so a
-  text that *could* nest deeper than the composer survives is scanned event by event first.
+  text that *could* nest deeper is scanned event by event, without recursion, before either
+  composer sees it.
 
 The scans run only where they can find something: the alias walk when the text holds an anchor
 (no anchor, no alias), the depth checks when one document's brackets or indentation allow deep
@@ -41,10 +42,9 @@ ALIAS_FLOOR_NODES = 100_000
 #: Beyond the floor, a stream may expand to this many times its distinct nodes.
 ALIAS_FACTOR = 10
 #: Deepest nesting of collections accepted (Kubernetes objects, CRD schemas included, stay
-#: well under 64; PyYAML's Python composer fails near 400 inside a worker thread).
+#: well under 64; PyYAML's Python composer fails near 400 inside a worker thread, and libyaml's
+#: C composer crashes the process somewhere past 20,000).
 MAX_DEPTH = 200
-#: Nesting below this is safe for libyaml's recursive composer (it crashed near 40,000 here).
-C_SAFE_DEPTH = 10_000
 
 _C_LOADER: Any = getattr(yaml, "CSafeLoader", None)
 _START = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
@@ -83,19 +83,16 @@ def nodes(loader: Any, text: str) -> Iterator[yaml.Node | None]:
     Raises :class:`YAMLLimitError` for a document out of bounds (before any later document is
     composed) and ``yaml.YAMLError`` for text that is not YAML.
     """
-    in_c = _C_LOADER is not None and isinstance(loader, _C_LOADER)
-    # Above this the composer itself is at risk: check nesting on the event stream first.
-    if _may_nest_deeper(text, C_SAFE_DEPTH if in_c else MAX_DEPTH):
-        _check_event_depth(text)
-    walk = _may_have_anchors(text) or _may_nest_deeper(text, MAX_DEPTH)
-    budget = _Budget(len(text))
+    if _may_nest_deeper(text, MAX_DEPTH):
+        _check_event_depth(text)  # before the composers recurse
+    budget = _Budget(len(text)) if _may_have_anchors(text) else None
     while loader.check_node():
         try:
             node = loader.get_node()
+            if node is not None and budget is not None:
+                budget.add(node)
         except RecursionError:
             raise YAMLLimitError(f"YAML nesting deeper than {MAX_DEPTH} levels", None) from None
-        if node is not None and walk:
-            budget.add(node)
         yield node
 
 
@@ -121,43 +118,40 @@ class _Budget:
             )
 
 
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
 def _measure(root: yaml.Node, clamp: int) -> tuple[int, int]:
-    """``(distinct nodes, expanded nodes)`` under ``root``; raises :class:`YAMLLimitError` for a
-    cycle or nesting deeper than ``MAX_DEPTH``. Iterative, each distinct node visited once."""
-    size: dict[int, int] = {}
-    height: dict[int, int] = {}
+    """``(distinct nodes, expanded nodes)`` under ``root``, each distinct node visited once.
+
+    Recursive: :func:`nodes` has made sure the nesting is at most ``MAX_DEPTH``. Raises
+    :class:`YAMLLimitError` for an anchor aliased inside itself.
+    """
+    sizes: dict[int, int] = {}
     open_nodes: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
+
+    def size(node: yaml.Node) -> int:
         key = id(node)
-        if children_done:
-            children = _children(node)
-            size[key] = min(1 + sum(size[id(child)] for child in children), clamp)
-            height[key] = 1 + max((height[id(child)] for child in children), default=0)
-            if height[key] > MAX_DEPTH:
-                raise YAMLLimitError(f"YAML nesting deeper than {MAX_DEPTH} levels", node.start_mark)
-            open_nodes.discard(key)
-            continue
-        if key in size:
-            continue
+        known = sizes.get(key)
+        if known is not None:
+            return known
+        value = node.value
+        if isinstance(value, str):
+            sizes[key] = 1
+            return 1
         if key in open_nodes:
             raise YAMLLimitError("YAML alias refers to its own anchor (a cycle)", node.start_mark)
-        if isinstance(node, yaml.ScalarNode):
-            size[key], height[key] = 1, 0
-            continue
         open_nodes.add(key)
-        stack.append((node, True))
-        stack.extend((child, False) for child in _children(node) if id(child) not in size)
-    return len(size), size[id(root)]
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in value:
+                total += size(key_node) + size(value_node)
+        else:
+            for item in value:
+                total += size(item)
+        open_nodes.discard(key)
+        sizes[key] = total = min(total, clamp)
+        return total
+
+    expanded = size(root)
+    return len(sizes), expanded
 
 
 #: An anchor: ``&`` starting a node, so after a space, a line break or a flow indicator.
