@@ -136,3 +136,19 @@ def test_a_bomb_in_git_stalls_its_kustomization_and_the_worker_keeps_reconciling
     finally:
         cluster.delete("v1", "Namespace", ns)
         cluster.close()
+
+
+def test_apply_refuses_a_bomb_and_stores_nothing(cli, ctx, tmp_path: Path) -> None:
+    # Given a file with a valid GitRepository and, after it, a bomb
+    objects = tmp_path / "objects.yaml"
+    objects.write_text(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: fine}\n"
+        "spec: {url: 'https://example.com/x.git', interval: 1m, ref: {branch: main}}\n---\n"
+        + configmap_bomb(9)
+    )
+    # When it is applied, the process refuses it (the file, line and bound named) and exits 1
+    result = cli("apply", "-f", str(objects))
+    assert result.returncode == 1, result
+    assert f"{objects}:6: {REFUSED}" in result.stderr + result.stdout, result
+    # And nothing of that apply is stored
+    assert ctx.client.hlen(ctx.keys.catalog) == 0
