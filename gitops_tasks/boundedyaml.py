@@ -1,7 +1,7 @@
 """YAML read with bounds: aliases that expand too far and nesting too deep are refused (pure).
 
 PyYAML resolves an alias to the very node its anchor names, so a 20-line document whose anchors
-alias each other nine levels deep (the "billion laughs") composes to about a hundred nodes, yet
+alias each other nine levels deep (the "billion laughs") composes to a few dozen nodes, yet
 expands to 9**9 of them for whatever walks it as a tree: the object loader, JSON for Redis or the
 API server, a setter. Every YAML reader of the project takes its documents from :func:`nodes`
 (or :func:`safe_load`), which checks each document's node graph after it is composed and before
@@ -70,9 +70,15 @@ def safe_load(text: str) -> Any:
     """``yaml.safe_load`` (libyaml when present) within the bounds; raises ``yaml.YAMLError``."""
     loader = (_C_LOADER or yaml.SafeLoader)(text)
     try:
-        for node in nodes(loader, text):
-            return None if node is None else loader.construct_document(node)
-        return None
+        roots = list(nodes(loader, text))
+        if len(roots) > 1:
+            raise yaml.composer.ComposerError(
+                "expected a single document in the stream",
+                getattr(roots[0], "start_mark", None),
+                "but found another document",
+                getattr(roots[1], "start_mark", None),
+            )
+        return loader.construct_document(roots[0]) if roots and roots[0] is not None else None
     finally:
         loader.dispose()
 

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gitops_tasks.automation.setters import update_text
 from gitops_tasks.automation.v1 import workloads_in_text
@@ -178,3 +179,10 @@ def test_nesting_within_the_bound_loads() -> None:
     for _ in range(MAX_DEPTH - 1):
         (data,) = data
     assert data == []
+
+
+def test_safe_load_reads_one_document_as_yaml_safe_load_does() -> None:
+    assert safe_load("") is None
+    assert safe_load("a: 1\n") == {"a": 1}
+    with pytest.raises(yaml.YAMLError, match="expected a single document"):
+        safe_load("a: 1\n---\nb: 2\n")
