@@ -233,7 +233,7 @@ class TagPattern:
         if self.kind == "semver":
             return SemverRange.parse(self.pattern).highest([tag]) is not None
         if self.kind == "regex":
-            return compile_regex(self.pattern).search(tag) is not None
+            return compile_regex(self.pattern).matches(tag)
         escaped = self.pattern.replace("[", "[[]").replace("?", "[?]")
         return fnmatch.fnmatchcase(tag, escaped)
 

@@ -40,17 +40,44 @@ class Match(Protocol):
     def group(self, key: int | str = 0, /) -> str | None: ...
 
 
-class Pattern(Protocol):
-    """What the project uses of a compiled pattern (``re2._Regexp``)."""
+class UserRegex:
+    """A compiled user pattern: RE2's regexp for matches and groups, and an RE2 set of the one
+    pattern for yes-or-no questions (one call into RE2, where a search costs several Python-level
+    steps per text: it is what filters and exclusion lists ask of every tag)."""
+
+    __slots__ = ("_any", "_regexp", "pattern")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._regexp = re2.compile(pattern, options=_OPTIONS)
+        self._any = re2.Set.SearchSet(_OPTIONS)
+        self._any.Add(pattern)
+        self._any.Compile()
 
     @property
-    def pattern(self) -> str: ...
+    def groups(self) -> int:
+        return int(self._regexp.groups)
+
     @property
-    def groups(self) -> int: ...
-    @property
-    def groupindex(self) -> Mapping[str, int]: ...
-    def search(self, text: str) -> Match | None: ...
-    def fullmatch(self, text: str, pos: int | None = None, endpos: int | None = None) -> Match | None: ...
+    def groupindex(self) -> Mapping[str, int]:
+        return dict(self._regexp.groupindex)
+
+    def matches(self, text: str) -> bool:
+        """Whether the pattern is found anywhere in ``text`` (Go's ``MatchString``)."""
+        return self._any.Match(text) is not None
+
+    def search(self, text: str) -> Match | None:
+        """The leftmost match in ``text`` (Go's ``FindStringSubmatch``), or None."""
+        found: Match | None = self._regexp.search(text)
+        return found
+
+    def fullmatch(self, text: str, pos: int | None = None, endpos: int | None = None) -> Match | None:
+        found: Match | None = self._regexp.fullmatch(text, pos, endpos)
+        return found
+
+
+#: What callers hold: a compiled user pattern.
+Pattern = UserRegex
 
 
 class RegexError(ValueError):
@@ -59,15 +86,14 @@ class RegexError(ValueError):
 
 
 @functools.lru_cache(maxsize=CACHED_PATTERNS)
-def compile_regex(pattern: str) -> Pattern:
+def compile_regex(pattern: str) -> UserRegex:
     """Compile ``pattern`` with RE2 (Go syntax); raises :class:`RegexError` when RE2 refuses it."""
     if _has_any_byte(pattern):
         raise RegexError("invalid escape sequence: \\C (Go's regexp has no single-byte class)")
     try:
-        compiled: Pattern = re2.compile(pattern, options=_OPTIONS)
+        return UserRegex(pattern)
     except re2.error as exc:
         raise RegexError(_reason(exc, pattern)) from None
-    return compiled
 
 
 def escape(text: str) -> str:

@@ -113,6 +113,8 @@ class TagFilter:
         """Value to order by → original tag, for each tag the pattern matches (later tags win)."""
         kept: dict[str, str] = {}
         for tag in tags:
+            if not self.pattern.matches(tag):
+                continue
             match = self.pattern.search(tag)
             if match is not None:
                 kept[expand(self.template, match) if self.template is not None else tag] = tag
@@ -135,6 +137,6 @@ class FilteredPolicy:
         try:
             return kept[self.policy.latest(kept)]
         except NoMatchingTag as exc:
-            passed = sum(1 for tag in tags if self.tag_filter.pattern.search(tag))
+            passed = sum(1 for tag in tags if self.tag_filter.pattern.matches(tag))
             why = exc.why + (" (after extract)" if self.tag_filter.template is not None else "")
             raise NoMatchingTag(why, considered=len(tags), passed_filter=passed, pattern=pattern) from None

@@ -58,7 +58,7 @@ def exclusion_patterns(obj: Object) -> list[Pattern]:
 
 def without_excluded(tags: Iterable[str], patterns: list[Pattern]) -> list[str]:
     """``tags`` minus those any pattern finds (RE2 search, as Go's ``MatchString``)."""
-    return [tag for tag in tags if not any(p.search(tag) for p in patterns)]
+    return [tag for tag in tags if not any(p.matches(tag) for p in patterns)]
 
 
 def scan(
