@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gitops_tasks import tasknames
-from gitops_tasks.sync.cluster import Cluster
+from tests.e2e.test_sync_loop import configmap_data, start_worker_and_beat
+from tests.e2e.test_sync_loop import kube as kube  # the fixture
 from tests.gitservers import RemoteRepo
 from tests.integration.test_sync_world import configmap, dump, namespace
-from tests.kubeapi.fixtures import KubeTarget, kube_target, unique_name
+from tests.kubeapi.fixtures import KubeTarget, unique_name
 from tests.procs import wait_for
 from tests.unit.test_bounded_yaml import REFUSED, configmap_bomb
 
@@ -32,12 +32,6 @@ pytestmark = pytest.mark.skipif(
 
 #: Peak resident memory the worker must stay under (it runs at about a fifth of this).
 WORKER_PEAK_BOUND_MB = 500
-
-
-@pytest.fixture
-def kube(tmp_path: Path) -> Iterator[KubeTarget]:
-    with kube_target(tmp_path / "kube") as target:
-        yield target
 
 
 def status(ctx: Any, name: str) -> dict[str, Any]:
@@ -93,15 +87,11 @@ def test_a_bomb_in_git_stalls_its_kustomization_and_the_worker_keeps_reconciling
         + kustomization.format(name="healthy")
     )
     assert cli("apply", "-f", str(objects)).returncode == 0
-    env = {"GITOPS_TASKS_KUBECONFIG": str(kube.kubeconfig)}
-    worker = procs("worker", "-c", "2", env=env)
-    procs("beat", env=env)
-    cluster = Cluster.from_kubeconfig(kube.kubeconfig)
+    worker, cluster = start_worker_and_beat(procs, kube)
     try:
 
         def data(name: str) -> dict[str, Any] | None:
-            live = cluster.get("v1", "ConfigMap", name, ns)
-            return live["data"] if live else None
+            return configmap_data(cluster, name, ns)
 
         wait_for(lambda: data("healthy") == {"v": "1"} and data("before") is not None, what="first sync")
         wait_for(lambda: condition(ctx, "bombed", "Ready").get("status") == "True", what="bombed Ready")
