@@ -21,7 +21,7 @@ from gitops_tasks.automation.yamltext import YAMLTextError
 from gitops_tasks.boundedyaml import ALIAS_FLOOR_NODES, MAX_DEPTH, YAMLLimitError, safe_load
 from gitops_tasks.objects import LoadError, load_text
 from gitops_tasks.settings import Settings
-from gitops_tasks.sync.build import build
+from gitops_tasks.sync.build import Builder, build
 from gitops_tasks.sync.cluster import Cluster, KubeConfigError
 from gitops_tasks.sync.errors import BuildError
 from gitops_tasks.sync.manifests import ManifestError, parse
@@ -186,3 +186,17 @@ def test_safe_load_reads_one_document_as_yaml_safe_load_does() -> None:
     assert safe_load("a: 1\n") == {"a": 1}
     with pytest.raises(yaml.YAMLError, match="expected a single document"):
         safe_load("a: 1\n---\nb: 2\n")
+
+
+def test_a_build_reading_more_yaml_than_its_budget_is_refused_naming_the_file(tmp_path: Path) -> None:
+    padding = "#" + "x" * 600 + "\n"
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_text(
+            padding + f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name[0]}}}\n"
+        )
+    assert len(Builder(tmp_path, max_bytes=2000).build(".")) == 2
+    with pytest.raises(BuildError) as info:
+        Builder(tmp_path, max_bytes=1000).build(".")
+    assert info.value.message == (
+        "b.yaml: the build reads more than 1000 bytes of YAML; split spec.path over several Kustomizations"
+    )
