@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from gitops_tasks.boundedyaml import describe, safe_load
+
 #: Key prefix of every Redis key this project writes (lets several installations share one Redis).
 DEFAULT_KEY_PREFIX = "gt:"
 #: Namespace given to objects whose metadata has none.
@@ -198,9 +200,9 @@ def _convert(var: str, kind: str, raw: str) -> Any:
 
 def _read_settings_file(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"settings file {path}: {exc}") from None
+        raise ValueError(f"settings file {path}: {describe(exc)}") from None
     if not isinstance(data, dict):
         raise ValueError(f"settings file {path}: expected a mapping at the top level")
     known = {f.name for f in fields(Settings)}

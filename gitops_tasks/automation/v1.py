@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from gitops_tasks.automation.yamltext import child_at, compose, content_start, document_id
+from gitops_tasks.objects.regex import compile_regex
 from gitops_tasks.objects.semver_range import SemverRange
 
 PREFIX = "fluxcd.io/"
@@ -219,8 +220,8 @@ class TagPattern:
             if text.startswith(prefix):
                 pattern = text[len(prefix) :]
                 try:
-                    SemverRange.parse(pattern) if kind == "semver" else re.compile(pattern)
-                except (ValueError, re.error) as exc:
+                    SemverRange.parse(pattern) if kind == "semver" else compile_regex(pattern)
+                except ValueError as exc:
                     raise ValueError(f"tag filter {text!r}: {exc}") from None
                 return cls(kind, pattern)
         return cls("glob", text.removeprefix("glob:"))
@@ -232,7 +233,7 @@ class TagPattern:
         if self.kind == "semver":
             return SemverRange.parse(self.pattern).highest([tag]) is not None
         if self.kind == "regex":
-            return re.search(self.pattern, tag) is not None
+            return compile_regex(self.pattern).matches(tag)
         escaped = self.pattern.replace("[", "[[]").replace("?", "[?]")
         return fnmatch.fnmatchcase(tag, escaped)
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import yaml
 
+from gitops_tasks.boundedyaml import nodes
+
 _STR_TAG = "tag:yaml.org,2002:str"
 # An anchor (&a) and/or a tag (!t, !!str, !<uri>) before a node's content.
 _PROPERTIES = re.compile(r"(?:[&!]\S*\s+)+")
@@ -66,14 +68,18 @@ class ValueScalar:
 
 
 def compose(text: str) -> list[yaml.Node]:
-    """Every document's root node. Raises :class:`YAMLTextError` naming the line."""
+    """Every document's root node. Raises :class:`YAMLTextError` naming the line (also for YAML
+    refused by :mod:`gitops_tasks.boundedyaml`: aliases expanding too far, nesting too deep)."""
+    loader = yaml.SafeLoader(text)
     try:
-        return [doc for doc in yaml.compose_all(text, Loader=yaml.SafeLoader) if doc is not None]
+        return [doc for doc in nodes(loader, text) if doc is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         where = f"line {mark.line + 1}: " if mark is not None else ""
         raise YAMLTextError(f"{where}{problem}") from None
+    finally:
+        loader.dispose()
 
 
 def scalar_at(node: yaml.Node | None, key: str) -> str | None:

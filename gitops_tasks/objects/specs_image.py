@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from gitops_tasks.objects.regex import compile_regex
 from gitops_tasks.objects.schema import (
     Bool,
     Duration,
@@ -19,7 +20,6 @@ from gitops_tasks.objects.schema import (
     Obj,
     Regex,
     Str,
-    compile_regex,
     exactly_one,
     ref,
 )

@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError
 
+from gitops_tasks.boundedyaml import YAMLLimitError, nodes
+
 #: A position in a document: mapping keys and sequence indexes from the root.
 Path = tuple[str | int, ...]
 
@@ -31,10 +33,11 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
 class YAMLSyntaxError(ValueError):
-    """The text is not YAML. ``str()`` is ``file:line: YAML syntax error: ...``."""
+    """The text is not YAML. ``str()`` is ``file:line: YAML syntax error: ...``, or, for YAML
+    refused for its cost (``refused``, see :mod:`gitops_tasks.boundedyaml`), ``file:line: ...``."""
 
-    def __init__(self, filename: str, line: int, problem: str) -> None:
-        super().__init__(f"{filename}:{line}: YAML syntax error: {problem}")
+    def __init__(self, filename: str, line: int, problem: str, *, refused: bool = False) -> None:
+        super().__init__(f"{filename}:{line}: {'' if refused else 'YAML syntax error: '}{problem}")
         self.filename = filename
         self.line = line
         self.problem = problem
@@ -71,8 +74,7 @@ def load_documents(text: str, *, filename: str) -> list[Document]:
     loader = _Loader(text)
     docs: list[Document] = []
     try:
-        while loader.check_node():
-            node = loader.get_node()
+        for node in nodes(loader, text):
             if node is None or _is_empty(node):
                 continue
             doc = Document(filename=filename, line=node.start_mark.line + 1, data=None)
@@ -82,7 +84,8 @@ def load_documents(text: str, *, filename: str) -> list[Document]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
-        raise YAMLSyntaxError(filename, line, exc.problem or str(exc)) from None
+        limit = isinstance(exc, YAMLLimitError)
+        raise YAMLSyntaxError(filename, line, exc.problem or str(exc), refused=limit) from None
     except yaml.YAMLError as exc:
         raise YAMLSyntaxError(filename, 1, str(exc)) from None
     finally:

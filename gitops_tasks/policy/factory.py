@@ -7,11 +7,11 @@ semver range parses.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from gitops_tasks.objects.schema import compile_regex
+from gitops_tasks.objects.regex import RegexError, compile_regex
+from gitops_tasks.objects.schema import regex_problem
 from gitops_tasks.objects.semver_range import SemverRange
 from gitops_tasks.policy.base import Policy, PolicyError
 from gitops_tasks.policy.filter import FilteredPolicy, TagFilter, missing_groups, parse_template
@@ -100,10 +100,8 @@ def _filter(value: Any, where: str) -> TagFilter | None:
         raise PolicyError(where, f"{field}.extract", f"expected a string such as '$1', got {extract!r}")
     try:
         pattern = compile_regex(pattern_text)
-    except re.error as exc:
-        raise PolicyError(
-            where, f"{field}.pattern", f"invalid regular expression {pattern_text!r}: {exc}"
-        ) from None
+    except RegexError as exc:
+        raise PolicyError(where, f"{field}.pattern", regex_problem(pattern_text, exc)) from None
     if not extract:
         return TagFilter(pattern) if pattern_text else None
     template = parse_template(extract)

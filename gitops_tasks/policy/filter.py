@@ -14,10 +14,10 @@ number without a leading zero is a group index (``$0`` the whole match); ``$$`` 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from gitops_tasks.objects.regex import Match, Pattern
 from gitops_tasks.policy.base import NoMatchingTag, Policy
 
 
@@ -82,7 +82,7 @@ def parse_template(text: str) -> Template:
     return tuple(parts)
 
 
-def missing_groups(pattern: re.Pattern[str], template: Template) -> list[GroupRef]:
+def missing_groups(pattern: Pattern, template: Template) -> list[GroupRef]:
     """References in ``template`` to groups ``pattern`` does not have."""
     return [
         part
@@ -92,7 +92,7 @@ def missing_groups(pattern: re.Pattern[str], template: Template) -> list[GroupRe
     ]
 
 
-def expand(template: Template, match: re.Match[str]) -> str:
+def expand(template: Template, match: Match) -> str:
     out: list[str] = []
     for part in template:
         if isinstance(part, str):
@@ -106,13 +106,15 @@ def expand(template: Template, match: re.Match[str]) -> str:
 class TagFilter:
     """A compiled ``spec.filterTags``; ``template`` is ``None`` when there is no ``extract``."""
 
-    pattern: re.Pattern[str]
+    pattern: Pattern
     template: Template | None = None
 
     def apply(self, tags: Iterable[str]) -> dict[str, str]:
         """Value to order by → original tag, for each tag the pattern matches (later tags win)."""
         kept: dict[str, str] = {}
         for tag in tags:
+            if not self.pattern.matches(tag):
+                continue
             match = self.pattern.search(tag)
             if match is not None:
                 kept[expand(self.template, match) if self.template is not None else tag] = tag
@@ -135,6 +137,6 @@ class FilteredPolicy:
         try:
             return kept[self.policy.latest(kept)]
         except NoMatchingTag as exc:
-            passed = sum(1 for tag in tags if self.tag_filter.pattern.search(tag))
+            passed = sum(1 for tag in tags if self.tag_filter.pattern.matches(tag))
             why = exc.why + (" (after extract)" if self.tag_filter.template is not None else "")
             raise NoMatchingTag(why, considered=len(tags), passed_filter=passed, pattern=pattern) from None

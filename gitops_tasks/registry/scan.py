@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from gitops_tasks.objects.kinds import timeout_s
 from gitops_tasks.objects.model import Object
+from gitops_tasks.objects.regex import Pattern, RegexError, compile_regex
+from gitops_tasks.objects.schema import regex_problem
 from gitops_tasks.registry.auth import ClusterSecrets, resolve_credentials, tls_from_secret
 from gitops_tasks.registry.client import RegistryClient
 from gitops_tasks.registry.errors import RegistryError
@@ -35,7 +36,7 @@ class ScanResult:
     token_requests: int
 
 
-def exclusion_patterns(obj: Object) -> list[re.Pattern[str]]:
+def exclusion_patterns(obj: Object) -> list[Pattern]:
     """``spec.exclusionList`` compiled (Flux's default when absent; an empty list excludes nothing).
 
     Raises :class:`RegistryError` (``invalid``, ``InvalidExclusionList``) naming a bad regex.
@@ -45,20 +46,19 @@ def exclusion_patterns(obj: Object) -> list[re.Pattern[str]]:
     compiled = []
     for index, pattern in enumerate(patterns):
         try:
-            compiled.append(re.compile(str(pattern)))
-        except re.error as exc:
+            compiled.append(compile_regex(str(pattern)))
+        except RegexError as exc:
             raise RegistryError(
                 "invalid",
-                f"{obj.ref}: spec.exclusionList[{index}] {pattern!r} is not a valid regular "
-                f"expression: {exc}",
+                f"{obj.ref}: spec.exclusionList[{index}]: {regex_problem(str(pattern), exc)}",
                 reason="InvalidExclusionList",
             ) from None
     return compiled
 
 
-def without_excluded(tags: Iterable[str], patterns: list[re.Pattern[str]]) -> list[str]:
-    """``tags`` minus those any pattern finds (``re.search``, as Go's ``MatchString``)."""
-    return [tag for tag in tags if not any(p.search(tag) for p in patterns)]
+def without_excluded(tags: Iterable[str], patterns: list[Pattern]) -> list[str]:
+    """``tags`` minus those any pattern finds (RE2 search, as Go's ``MatchString``)."""
+    return [tag for tag in tags if not any(p.matches(tag) for p in patterns)]
 
 
 def scan(

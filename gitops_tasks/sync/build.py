@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from gitops_tasks.boundedyaml import describe, safe_load
 from gitops_tasks.sync.errors import BuildError, PathError
 from gitops_tasks.sync.manifests import Manifest, ManifestError, parse
 
@@ -31,6 +32,10 @@ from gitops_tasks.sync.manifests import Manifest, ManifestError, parse
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 #: Longest a ``kubectl kustomize`` run may take (seconds) when the caller gives no budget.
 DEFAULT_BUILD_TIMEOUT_S = 60.0
+#: Most YAML one build reads (files, plus what ``kubectl kustomize`` prints). Parsed, YAML takes
+#: about ten times its size in memory, so this keeps a worker's build near 350 MB at the worst;
+#: a repository needing more splits ``spec.path`` over several Kustomizations.
+DEFAULT_MAX_BUILD_BYTES = 32 * 2**20
 #: Environment variable naming the kubectl binary (a path or a name on ``PATH``).
 KUBECTL_ENV = "KUBECTL"
 _REMOTE_PREFIXES = ("git@", "github.com/", "gitlab.com/", "bitbucket.org/")
@@ -42,6 +47,10 @@ def _rel(path: Path, root: Path) -> str:
     except ValueError:
         return str(path)
     return "." if str(rel) == "." else rel.as_posix()
+
+
+def _size(count: int) -> str:
+    return f"{count // 2**20} MiB" if count >= 2**20 and count % 2**20 == 0 else f"{count} bytes"
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -107,11 +116,28 @@ class Builder:
     """Builds directories of one checkout; ``kubectl`` is looked up only when an overlay needs it."""
 
     def __init__(
-        self, root: Path, *, kubectl: str | None = None, timeout_s: float = DEFAULT_BUILD_TIMEOUT_S
+        self,
+        root: Path,
+        *,
+        kubectl: str | None = None,
+        timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
+        max_bytes: int = DEFAULT_MAX_BUILD_BYTES,
     ) -> None:
         self.root = root.resolve()
         self.kubectl = kubectl
         self.timeout_s = timeout_s
+        self.max_bytes = max_bytes
+        #: YAML read so far by this builder (all its builds).
+        self.read_bytes = 0
+
+    def _take(self, size: int, what: str) -> None:
+        """Count ``size`` bytes of YAML about to be parsed; :class:`BuildError` past ``max_bytes``."""
+        self.read_bytes += size
+        if self.read_bytes > self.max_bytes:
+            raise BuildError(
+                f"{what}: the build reads more than {_size(self.max_bytes)} of YAML; "
+                "split spec.path over several Kustomizations"
+            )
 
     def build(self, path: str | None) -> list[Manifest]:
         """The objects of ``spec.path`` (see the module docstring for the rules)."""
@@ -146,6 +172,7 @@ class Builder:
         if not _inside(file.resolve(), self.root):
             raise PathError(f"{rel} is a symlink leading outside the repository")
         try:
+            self._take(file.stat().st_size, rel)
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise BuildError(f"{rel}: cannot be read: {exc}") from None
@@ -177,6 +204,7 @@ class Builder:
         if proc.returncode != 0:
             detail = (proc.stderr or proc.stdout).strip().replace(f"{self.root}/", "")
             raise BuildError(f"kustomize build of {rel} failed: {detail}")
+        self._take(len(proc.stdout), f"kustomize build of {rel}")
         try:
             return parse(proc.stdout, f"kustomize build of {rel}", with_lines=False)
         except ManifestError as exc:
@@ -192,9 +220,9 @@ class Builder:
         if file is None:
             return
         try:
-            data: Any = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+            data: Any = safe_load(file.read_text(encoding="utf-8")) or {}
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise BuildError(f"{_rel(file, self.root)}: invalid kustomization: {exc}") from None
+            raise BuildError(f"{_rel(file, self.root)}: invalid kustomization: {describe(exc)}") from None
         if not isinstance(data, dict):
             raise BuildError(f"{_rel(file, self.root)}: expected a mapping")
         for field in ("resources", "bases", "components"):

@@ -28,6 +28,7 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
 from urllib3.exceptions import HTTPError
 
+from gitops_tasks.boundedyaml import describe, safe_load
 from gitops_tasks.sync.errors import ClusterError, KubeConfigError
 
 #: Field manager of every apply (``metadata.managedFields[].manager``).
@@ -109,12 +110,12 @@ class Cluster:
     ) -> Cluster:
         """From kubeconfig YAML (a Secret's value); ``origin`` names it in errors."""
         try:
-            data = yaml.safe_load(text)
+            data = safe_load(text)
             if not isinstance(data, dict):
                 raise k8s_config.ConfigException("expected a kubeconfig mapping")
             api = k8s_config.new_client_from_config_dict(data, context=context, persist_config=False)
         except (k8s_config.ConfigException, yaml.YAMLError, TypeError, KeyError) as exc:
-            raise KubeConfigError(f"{origin}: invalid kubeconfig: {exc}") from None
+            raise KubeConfigError(f"{origin}: invalid kubeconfig: {describe(exc)}") from None
         return cls(api, impersonate=impersonate)
 
     def close(self) -> None:

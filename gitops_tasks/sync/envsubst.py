@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+from gitops_tasks.objects.regex import Pattern, RegexError, compile_regex, escape
+
 _NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
 _SUBSTRING = re.compile(r":\s*(-?\d+)(?::(\d+))?")
 
@@ -117,13 +119,14 @@ def _evaluate(expr: str, variables: Mapping[str, str], strict: bool) -> str:
     raise EnvsubstError(f"unsupported expression {whole}")
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
-    """A shell glob (``*``, ``?``, ``[...]``, ``\\`` escapes) as a regular expression."""
+def _glob(pattern: str) -> Pattern:
+    """A shell glob (``*``, ``?``, ``[...]``, ``\\`` escapes) as an RE2 expression (the glob
+    comes from the repository: matching it must not backtrack). Raises :class:`EnvsubstError`."""
     out, i = [], 0
     while i < len(pattern):
         char = pattern[i]
         if char == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
+            out.append(escape(pattern[i + 1]))
             i += 2
             continue
         if char == "*":
@@ -136,12 +139,15 @@ def _glob(pattern: str) -> re.Pattern[str]:
             out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
             i = end
         else:
-            out.append(re.escape(char))
+            out.append(escape(char))
         i += 1
-    return re.compile("".join(out), re.DOTALL)
+    try:
+        return compile_regex("(?s)" + "".join(out))
+    except RegexError as exc:
+        raise EnvsubstError(f"invalid pattern {pattern!r}: {exc}") from None
 
 
-def _trim(value: str, rx: re.Pattern[str], *, start: bool, longest: bool) -> str:
+def _trim(value: str, rx: Pattern, *, start: bool, longest: bool) -> str:
     cuts = range(len(value), -1, -1) if longest else range(len(value) + 1)
     for cut in cuts:
         if start and rx.fullmatch(value, 0, cut):

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from gitops_tasks.boundedyaml import YAMLLimitError, nodes
+
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -41,21 +43,26 @@ class ManifestError(ValueError):
 def documents(text: str, origin: str) -> Iterator[tuple[int, int, Any]]:
     """Yield ``(index, line, data)`` for each non-empty YAML document (index and line from 1).
 
-    Raises :class:`ManifestError` naming ``origin`` and the line on a YAML syntax error.
+    Raises :class:`ManifestError` naming ``origin`` and the line on a YAML syntax error, and the
+    document too for one refused by :mod:`gitops_tasks.boundedyaml` (aliases, nesting).
     """
     loader = ManifestLoader(text)
     index = 0
     try:
-        while loader.check_node():
-            node = loader.get_node()
+        for node in nodes(loader, text):
             index += 1
-            data = loader.construct_document(node) if node is not None else None
+            if node is None:
+                continue
+            data = loader.construct_document(node)
             if data is not None:
                 yield index, node.start_mark.line + 1, data
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, YAMLLimitError):
+            line = f" (line {mark.line + 1})" if mark is not None else ""
+            raise ManifestError(f"{origin}: document {index + 1}{line}: {problem}") from None
         raise ManifestError(f"{origin}: invalid YAML{where}: {problem}") from None
     finally:
         loader.dispose()

@@ -15,7 +15,7 @@ from gitops_tasks.sync.cluster import Cluster
 from tests.gitservers import RemoteRepo
 from tests.integration.test_sync_world import configmap, dump, namespace
 from tests.kubeapi.fixtures import KubeTarget, kube_target, unique_name
-from tests.procs import wait_for
+from tests.procs import Proc, wait_for
 
 pytestmark = pytest.mark.skipif(
     "Kustomization" not in tasknames.TASK_BY_KIND, reason="the sync task is not wired into tasknames yet"
@@ -31,6 +31,19 @@ def kube(tmp_path: Path) -> Iterator[KubeTarget]:
 def status(ctx: Any, kind: str, name: str) -> dict[str, Any]:
     raw = ctx.client.hget(ctx.keys.status, f"{kind}/default/{name}")
     return json.loads(raw) if raw else {}
+
+
+def start_worker_and_beat(procs: Any, kube: KubeTarget) -> tuple[Proc, Cluster]:
+    """A worker (2 threads) and beat syncing to ``kube``'s cluster, and a client of that cluster."""
+    env = {"GITOPS_TASKS_KUBECONFIG": str(kube.kubeconfig)}
+    worker = procs("worker", "-c", "2", env=env)
+    procs("beat", env=env)
+    return worker, Cluster.from_kubeconfig(kube.kubeconfig)
+
+
+def configmap_data(cluster: Cluster, name: str, namespace: str) -> dict[str, Any] | None:
+    live = cluster.get("v1", "ConfigMap", name, namespace)
+    return live["data"] if live else None
 
 
 def test_a_commit_reaches_the_cluster_through_poll_and_sync(
@@ -49,15 +62,11 @@ def test_a_commit_reaches_the_cluster_through_poll_and_sync(
         "spec: {interval: 1h, prune: true, path: ./deploy, sourceRef: {kind: GitRepository, name: repo}}\n"
     )
     assert cli("apply", "-f", str(objects)).returncode == 0
-    env = {"GITOPS_TASKS_KUBECONFIG": str(kube.kubeconfig)}
-    procs("worker", "-c", "2", env=env)
-    procs("beat", env=env)
-    cluster = Cluster.from_kubeconfig(kube.kubeconfig)
+    _worker, cluster = start_worker_and_beat(procs, kube)
     try:
 
         def data(name: str) -> dict[str, Any] | None:
-            live = cluster.get("v1", "ConfigMap", name, ns)
-            return live["data"] if live else None
+            return configmap_data(cluster, name, ns)
 
         # Then the first revision is applied
         wait_for(lambda: data("app") == {"v": "1"}, what="first revision applied")

@@ -446,8 +446,8 @@ def test_bad_regex_in_image_policy_filter() -> None:
     errors = _errors(FLUX_DOCS["ImagePolicy"].replace("(?P<ts>[0-9]+)", "(?P<ts>[0-9]+"))
     assert len(errors) == 1
     assert errors[0].startswith(
-        "bad.yaml:10: ImagePolicy flux-system/podinfo: spec.filterTags.pattern: invalid regular expression "
-        "'^main-[a-f0-9]+-(?P<ts>[0-9]+': missing ), unterminated subpattern"
+        "bad.yaml:10: ImagePolicy flux-system/podinfo: spec.filterTags.pattern: invalid RE2 regular "
+        "expression: missing ): ^main-[a-f0-9]+-(?P<ts>[0-9]+ (pattern '^main-[a-f0-9]+-(?P<ts>[0-9]+')"
     )
 
 
@@ -468,7 +468,7 @@ def test_bad_regex_in_exclusion_list_points_at_the_item() -> None:
     )
     assert len(errors) == 1
     assert errors[0].startswith(
-        "bad.yaml:10: ImageRepository default/app: spec.exclusionList[1]: invalid regular"
+        "bad.yaml:10: ImageRepository default/app: spec.exclusionList[1]: invalid RE2 regular"
     )
 
 

@@ -181,7 +181,7 @@ def test_extract_templates_parse_with_go_expand_rules(template: str, parts: tupl
         ({"policy": {"calver": {}}}, "spec.policy", "got none (unknown: calver)"),
         ({"policy": {"semver": {"range": "*"}, "numerical": {}}}, "spec.policy", "got semver, numerical"),
         ({"policy": "semver"}, "spec.policy", "expected a mapping"),
-        (alpha(**filt("([")), "spec.filterTags.pattern", "invalid regular expression '(['"),
+        (alpha(**filt("([")), "spec.filterTags.pattern", "invalid RE2 regular expression: missing ]: ["),
         (alpha(filterTags={"pattern": 5}), "spec.filterTags.pattern", "expected a regular expression"),
         (alpha(**filt("(a)", "$2")), "spec.filterTags.extract", "refers to ${2}, which pattern '(a)' lacks"),
         (alpha(**filt("(?P<ts>a)", "$t")), "spec.filterTags.extract", "(it has 1 group, named ts)"),
