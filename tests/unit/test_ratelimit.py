@@ -324,11 +324,13 @@ def test_a_waiting_acquire_costs_one_evalsha_and_one_hget(ctx: Context) -> None:
     bucket = RedisTokenBucket(ctx.client, ctx.keys, rps=50, burst=1, margin=0)
     bucket.acquire("ghcr.io", max_wait_s=1)  # loads the script, takes the burst
     ctx.client.config_resetstat()
-    for _ in range(10):
-        bucket.acquire("ghcr.io", max_wait_s=1)
+    # An acquire descheduled for longer than a slot (20 ms) finds a token free and does not wait:
+    # count the ones that waited rather than assume all ten did.
+    waited = sum(bucket.acquire("ghcr.io", max_wait_s=1) > 0 for _ in range(10))
     stats = ctx.client.info("commandstats")
+    assert waited > 0
     assert stats["cmdstat_evalsha"]["calls"] == 10
-    assert stats["cmdstat_hget"]["calls"] == 10
+    assert stats.get("cmdstat_hget", {"calls": 0})["calls"] == waited
 
 
 def test_bucket_key_expires_only_once_full_unblocked_and_recovered(ctx: Context) -> None:
