@@ -39,7 +39,8 @@ def redis_binary() -> str:
 class RedisServer:
     """A private redis-server with 256 databases, so each test gets its own."""
 
-    def __init__(self, directory: Path, *, port: int | None = None) -> None:
+    def __init__(self, directory: Path, *, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
+        """``extra_args`` go last, e.g. ``("--appendonly", "yes")`` for a Redis that keeps its data."""
         self.directory = directory
         self.port = port or free_port()
         directory.mkdir(parents=True, exist_ok=True)
@@ -60,6 +61,7 @@ class RedisServer:
                 str(directory),
                 "--logfile",
                 str(directory / "redis.log"),
+                *extra_args,
             ],
             stdin=subprocess.DEVNULL,
         )
