@@ -127,6 +127,16 @@ class Settings:
         """Where ``gitops-tasks up`` records the URL of the Redis it started."""
         return self.data_dir / "embedded-redis.url"
 
+    @property
+    def epoch_memory_file(self) -> Path:
+        """Where the command line remembers the epoch of each catalog it saw (``store.marker``)."""
+        return self.data_dir / "catalog-epochs.json"
+
+    @property
+    def up_lock_file(self) -> Path:
+        """Locked by a running ``gitops-tasks up`` for its lifetime; holds its pid and addresses."""
+        return self.data_dir / "up.lock"
+
     def effective_redis_url(self) -> str:
         """The Redis URL to use: configured, else the embedded one ``up`` recorded, else localhost."""
         if self.redis_url:

@@ -64,7 +64,11 @@ class Marker:
         )
 
     def to_hash(self) -> dict[str | bytes, bytes | float | int | str]:
-        out: dict[str | bytes, bytes | float | int | str] = {"epoch": self.epoch, "created_at": repr(self.created_at), "created_by": self.created_by}
+        out: dict[str | bytes, bytes | float | int | str] = {
+            "epoch": self.epoch,
+            "created_at": repr(self.created_at),
+            "created_by": self.created_by,
+        }
         if self.replaces:
             out.update(replaces=self.replaces, lost_at=repr(self.lost_at))
         return out

@@ -113,3 +113,88 @@ def test_beat_survives_a_redis_outage_and_resumes_the_schedule(
     log = beat.log()
     assert log.count("is unreachable") == 1, log[-3000:]
     assert log.count("is reachable again") == 1, log[-3000:]
+
+
+def error_lines(log: str, *phrases: str) -> list[str]:
+    return [line for line in log.splitlines() if "ERROR" in line and any(p in line for p in phrases)]
+
+
+def test_a_redis_restart_without_persistence_is_reported_and_the_start_up_objects_come_back(
+    gt_env, cli, procs, remotes, own_redis, tmp_path: Path
+) -> None:
+    # Given a repository in the start-up paths and one applied by hand, reconciled by a worker and
+    # beat, on a Redis without persistence
+    redis_server = own_redis()
+    boot = remotes.new_repo("boot", {"deploy.yaml": "replicas: 1\n"})
+    manual = remotes.new_repo("manual", {"deploy.yaml": "replicas: 1\n"})
+    (tmp_path / "boot.yaml").write_text(git_repository("boot", boot.url))
+    (tmp_path / "manual.yaml").write_text(git_repository("manual", manual.url))
+    env = {
+        "GITOPS_TASKS_REDIS_URL": redis_server.url(),
+        "GITOPS_TASKS_CATALOG_PATHS": str(tmp_path / "boot.yaml"),
+    }
+    assert cli("apply", "-f", str(tmp_path / "manual.yaml"), env=env).returncode == 0
+    ctx = Context(Settings.from_env({**gt_env, **env}))
+    worker = procs("worker", "-c", "2", env=env)
+    beat = procs("beat", env=env)
+    wait_for(lambda: last_run(ctx, "boot") and last_run(ctx, "manual"), what="a first run of each repository")
+    listed = cli("get", "gitrepository", env=env)
+    assert listed.returncode == 0 and "boot" in listed.stdout and "manual" in listed.stdout
+
+    # When Redis restarts without its data
+    redis_server.stop()
+    redis_server.start()
+    back = time.time()
+
+    # Then beat logs the loss at ERROR and re-applies the start-up paths: the repository comes back
+    # and is reconciled again
+    wait_for(
+        lambda: last_run(ctx, "boot") >= back + 1, timeout_s=60, what="the start-up repository to run again"
+    )
+    ctx.client.close()
+    assert error_lines(beat.log(), "is gone"), beat.log()[-3000:]
+    assert "re-applied 1 start-up object(s)" in beat.log()
+    # And the worker logs it at ERROR too
+    wait_for(
+        lambda: error_lines(worker.log(), "is gone", "was lost and re-created"),
+        timeout_s=30,
+        what="the worker to log the lost catalog",
+    )
+    # And the CLI that listed both says the catalog was lost and re-created; the hand-applied one is gone
+    listed = cli("get", "gitrepository", env=env)
+    assert "was lost and re-created" in listed.stderr and "Redis lost its data" in listed.stderr
+    assert "boot" in listed.stdout and "manual" not in listed.stdout
+
+
+def test_the_cli_reports_a_vanished_catalog_and_a_fresh_redis_is_not_an_error(
+    cli, remotes, own_redis, tmp_path: Path
+) -> None:
+    # Given a Redis never used: listing finds nothing, and that is no error
+    redis_server = own_redis()
+    env = {"GITOPS_TASKS_REDIS_URL": redis_server.url()}
+    fresh = cli("get", "gitrepository", env=env)
+    assert fresh.returncode == 0, fresh.stderr
+    assert "no GitRepository objects found" in fresh.stdout and fresh.stderr == ""
+    # And once an object is applied, it is listed
+    repo = remotes.new_repo("app", {"deploy.yaml": "replicas: 1\n"})
+    (tmp_path / "app.yaml").write_text(git_repository("app", repo.url))
+    assert cli("apply", "-f", str(tmp_path / "app.yaml"), env=env).returncode == 0
+    assert cli("get", "gitrepository", env=env).returncode == 0
+
+    # When Redis restarts without its data
+    redis_server.stop()
+    redis_server.start()
+
+    # Then listing fails, saying the catalog is gone and why
+    gone = cli("get", "gitrepository", env=env)
+    assert gone.returncode == 3
+    assert f"the catalog in {redis_server.url()}" in gone.stderr and "is gone" in gone.stderr
+    assert (
+        "Redis lost its data (restart without persistence, flush, or failover to an empty replica)"
+        in gone.stderr
+    )
+    # And applying again re-creates it (with a warning), after which listing works again
+    again = cli("apply", "-f", str(tmp_path / "app.yaml"), env=env)
+    assert again.returncode == 0 and "is gone" in again.stderr
+    listed = cli("get", "gitrepository", env=env)
+    assert listed.returncode == 0 and "app" in listed.stdout, listed.stderr
