@@ -40,6 +40,8 @@ DEFAULT_BEAT_TICK_S = 0.25
 #: Flower's listen address and port.
 DEFAULT_FLOWER_ADDRESS = "127.0.0.1"
 DEFAULT_FLOWER_PORT = 5555
+#: The embedded Redis of ``up`` keeps its data in $DATA_DIR/redis (append-only, fsync every second).
+DEFAULT_REDIS_PERSIST = True
 #: Worker pool and concurrency: all work is network or subprocess bound, so threads serve well.
 DEFAULT_WORKER_POOL = "threads"
 DEFAULT_WORKER_CONCURRENCY = 8
@@ -83,7 +85,7 @@ class Settings:
     flower_port: int = DEFAULT_FLOWER_PORT
     worker_pool: str = DEFAULT_WORKER_POOL
     worker_concurrency: int = DEFAULT_WORKER_CONCURRENCY
-    redis_persist: bool = False
+    redis_persist: bool = DEFAULT_REDIS_PERSIST
     registry_rps: float = DEFAULT_REGISTRY_RPS
     registry_burst: int = DEFAULT_REGISTRY_BURST
     registry_margin: float = DEFAULT_REGISTRY_MARGIN
