@@ -218,7 +218,11 @@ class Supervisor:
                 print(
                     f"up: embedded Redis exited with {self.redis_proc.returncode}; restarting it", flush=True
                 )
-                self._start_redis()
+                try:
+                    self._start_redis()
+                except RuntimeError as exc:
+                    print(f"up: could not restart the embedded Redis ({exc}); stopping", flush=True)
+                    break
             for child in self.children:
                 if child.proc is None:
                     if now >= child.next_start:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import urllib.request
@@ -70,6 +71,13 @@ def flower_answers(port: int) -> bool:
         return False
 
 
+def get_lists(env: dict[str, str], name: str) -> bool:
+    listed = subprocess.run(
+        cli_argv("get", "gitrepository"), cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    return listed.returncode == 0 and name in listed.stdout
+
+
 def test_a_second_up_is_refused_naming_the_first_which_keeps_its_redis(tmp_path: Path) -> None:
     # Given a running `up` with one object, Flower on its port
     flower_port = free_port()
@@ -111,16 +119,23 @@ def test_a_second_up_is_refused_naming_the_first_which_keeps_its_redis(tmp_path:
 
         # And the first stack is unharmed: its Redis is still the one recorded, and the CLI finds its object
         assert state_file.read_text().strip() == redis_url
-        listed = subprocess.run(
-            cli_argv("get", "gitrepository"),
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert listed.returncode == 0 and "app" in listed.stdout, listed.stdout + listed.stderr
+        assert get_lists(env, "app")
         assert flower_answers(flower_port)
+
+        # When its embedded Redis is killed
+        found = re.search(r"up: embedded Redis at \S+ \(pid (\d+)", (tmp_path / "first.log").read_text())
+        assert found is not None
+        os.kill(int(found.group(1)), signal.SIGKILL)
+        # Then `up` restarts it on its port with its data, and the object is listed again
+        wait_for(
+            lambda: (
+                "up: embedded Redis exited" in (tmp_path / "first.log").read_text() and get_lists(env, "app")
+            ),
+            timeout_s=60,
+            interval_s=0.5,
+            what="the embedded Redis to be back with its data",
+        )
+        assert state_file.read_text().strip() == redis_url
     finally:
         code = stop_group(first)
         log.close()
