@@ -79,6 +79,7 @@ class CatalogScheduler(Scheduler):
         self._outage = Outage()
         #: Object keys whose guard this beat claimed but whose task it could not send.
         self._unsent: set[str] = set()
+        self._closed = False
         self.sent = 0
         super().__init__(*args, **kwargs)
 
@@ -147,7 +148,7 @@ class CatalogScheduler(Scheduler):
             created_by = "beat"
         else:
             replaces, created_by = "", "beat start-up" if first else "beat"
-        self._watch.seen = marker.ensure(self._client, self._keys, created_by, replaces=replaces).epoch
+        self._watch.adopt(marker.ensure(self._client, self._keys, created_by, replaces=replaces).epoch)
 
     def _release_unsent(self) -> None:
         """Release the guards claimed for objects whose task could not be sent (Redis went away
@@ -221,6 +222,9 @@ class CatalogScheduler(Scheduler):
         """Nothing to persist: the schedule lives in Redis."""
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         try:
             if self._client.get(self._keys.beat_leader) == self._token:
                 self._client.delete(self._keys.beat_leader)

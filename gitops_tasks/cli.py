@@ -63,6 +63,18 @@ def _loss_text(ctx: Any, settings: Settings, verdict: Any) -> str:
     )
 
 
+def _exit_if_gone(ctx: Any, settings: Settings) -> Any:
+    """The catalog's verdict; exits with :data:`EXIT_CATALOG_GONE` and the likely cause when the
+    catalog this command line saw is gone, warns when it was re-created since."""
+    verdict = _catalog_verdict(ctx, settings)
+    if verdict.state == "vanished":
+        print(f"error: {_loss_text(ctx, settings, verdict)}", file=sys.stderr)
+        raise SystemExit(EXIT_CATALOG_GONE)
+    if verdict.state == "replaced":
+        print(f"warning: {_loss_text(ctx, settings, verdict)}", file=sys.stderr)
+    return verdict
+
+
 def _remember_epoch(ctx: Any, settings: Settings) -> None:
     """After a write: remember the catalog's epoch (the write may have created it)."""
     _catalog_verdict(ctx, settings)
@@ -115,6 +127,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     ctx = _stores(settings)
     ref = ObjectRef(_kind(args.kind), args.namespace or settings.default_namespace, args.name)
     if not ctx.catalog.delete(ref):
+        _exit_if_gone(ctx, settings)
         print(f"error: {ref} not found", file=sys.stderr)
         return 1
     ctx.events.emit(ref, severity="info", reason="Deleted", message=f"{ref} deleted from the catalog")
@@ -129,12 +142,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     settings = _settings()
     ctx = _stores(settings)
     kind = _kind(args.kind)
-    verdict = _catalog_verdict(ctx, settings)
-    if verdict.state == "vanished":
-        print(f"error: {_loss_text(ctx, settings, verdict)}", file=sys.stderr)
-        return EXIT_CATALOG_GONE
-    if verdict.state == "replaced":
-        print(f"warning: {_loss_text(ctx, settings, verdict)}", file=sys.stderr)
+    verdict = _exit_if_gone(ctx, settings)
     namespace = None if args.all_namespaces else (args.namespace or settings.default_namespace)
     if args.name:
         obj = ctx.catalog.get(ObjectRef(kind, namespace or settings.default_namespace, args.name))
@@ -202,6 +210,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     ref = ObjectRef(_kind(args.kind), args.namespace or settings.default_namespace, args.name)
     obj = ctx.catalog.get(ref)
     if obj is None:
+        _exit_if_gone(ctx, settings)
         print(f"✗ {ref} not found", file=sys.stderr)
         return 1
     if obj.suspended:
@@ -251,6 +260,7 @@ def _set_suspended(args: argparse.Namespace, suspended: bool) -> int:
     try:
         ctx.catalog.set_suspended(ref, suspended, entry_for=entry_for)
     except KeyError:
+        _exit_if_gone(ctx, settings)
         print(f"✗ {ref} not found", file=sys.stderr)
         return 1
     verb = "suspended" if suspended else "resumed"

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import redis
@@ -86,6 +87,15 @@ class RedisServer:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def flower_answers(port: int) -> bool:
+    """True once a Flower on 127.0.0.1:``port`` answers its health check."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthcheck", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
 
 
 def cli_argv(*args: str) -> list[str]:

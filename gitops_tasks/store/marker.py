@@ -187,6 +187,11 @@ class CatalogWatch:
         self.seen: str | None = None
         self._vanished_reported = False
 
+    def adopt(self, epoch: str) -> None:
+        """Take ``epoch`` as seen (the caller created that marker itself: nothing to report)."""
+        self.seen = epoch
+        self._vanished_reported = False
+
     def check(self) -> Verdict:
         """Raises redis errors as they come (the caller knows how it handles an outage)."""
         verdict = judge(self.seen, read(self.client, self.keys))

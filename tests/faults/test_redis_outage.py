@@ -81,7 +81,7 @@ def own_redis(tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[n
 
 
 def test_beat_survives_a_redis_outage_and_resumes_the_schedule(
-    gt_env, cli, procs, remotes, own_redis, tmp_path: Path
+    gt_env, own_redis, cli, procs, remotes, tmp_path: Path
 ) -> None:
     # Given two repositories polled every second by a worker and beat, on a Redis that keeps its data
     redis_server = own_redis(PERSIST)
@@ -120,7 +120,7 @@ def error_lines(log: str, *phrases: str) -> list[str]:
 
 
 def test_a_redis_restart_without_persistence_is_reported_and_the_start_up_objects_come_back(
-    gt_env, cli, procs, remotes, own_redis, tmp_path: Path
+    gt_env, own_redis, cli, procs, remotes, tmp_path: Path
 ) -> None:
     # Given a repository in the start-up paths and one applied by hand, reconciled by a worker and
     # beat, on a Redis without persistence
@@ -193,6 +193,9 @@ def test_the_cli_reports_a_vanished_catalog_and_a_fresh_redis_is_not_an_error(
         "Redis lost its data (restart without persistence, flush, or failover to an empty replica)"
         in gone.stderr
     )
+    # And so does asking for a reconcile of the object it had
+    reconcile = cli("reconcile", "gitrepository", "app", env=env)
+    assert reconcile.returncode == 3 and "is gone" in reconcile.stderr
     # And applying again re-creates it (with a warning), after which listing works again
     again = cli("apply", "-f", str(tmp_path / "app.yaml"), env=env)
     assert again.returncode == 0 and "is gone" in again.stderr

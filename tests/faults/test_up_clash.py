@@ -10,14 +10,13 @@ import os
 import re
 import signal
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import redis
 
 from gitops_tasks.embedded import start_redis
 from gitops_tasks.settings import Settings
-from tests.procs import REPO_ROOT, cli_argv, free_port, wait_for
+from tests.procs import REPO_ROOT, cli_argv, flower_answers, free_port, wait_for
 
 #: Seconds a refused ``up`` may take to exit (it starts nothing); one that starts is stopped then.
 REFUSAL_TIMEOUT_S = 30
@@ -61,14 +60,6 @@ def refused_up(env: dict[str, str], log_path: Path) -> tuple[int, str]:
                 f"the second up kept running:\n{log_path.read_text(errors='replace')[-3000:]}"
             ) from None
     return code, log_path.read_text(errors="replace")
-
-
-def flower_answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthcheck", timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 def get_lists(env: dict[str, str], name: str) -> bool:
