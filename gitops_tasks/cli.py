@@ -324,10 +324,31 @@ def apply_startup_objects(settings: Settings, paths: list[str]) -> None:
     print(f"applied {len(results)} object(s) from {', '.join(paths)}", flush=True)
 
 
+def _wait_for_redis(settings: Settings) -> None:
+    """Until Redis answers (beat started during an outage waits it out, as it does once running)."""
+    from beat_schedule.outage import UNREACHABLE, Outage
+    from gitops_tasks.redact import redact
+    from gitops_tasks.store import connect
+
+    client, outage, where = connect(settings), Outage(), redact(settings.effective_redis_url())
+    try:
+        while True:
+            try:
+                client.ping()
+            except UNREACHABLE as exc:
+                time.sleep(outage.failed(exc, where=where))
+                continue
+            outage.recovered(where=where)
+            return
+    finally:
+        client.close()
+
+
 def cmd_beat(args: argparse.Namespace) -> int:
     settings = _settings()
     from gitops_tasks.app import app
 
+    _wait_for_redis(settings)
     apply_startup_objects(settings, list(settings.catalog_paths))
     app.start(
         [
