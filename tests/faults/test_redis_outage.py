@@ -201,3 +201,38 @@ def test_the_cli_reports_a_vanished_catalog_and_a_fresh_redis_is_not_an_error(
     assert again.returncode == 0 and "is gone" in again.stderr
     listed = cli("get", "gitrepository", env=env)
     assert listed.returncode == 0 and "app" in listed.stdout, listed.stderr
+
+
+def test_a_worker_busy_with_a_task_when_redis_restarts_reconnects_and_carries_on(
+    gt_env, own_redis, cli, procs, remotes, slow_http, tmp_path: Path
+) -> None:
+    # Given a worker in the middle of a slow poll (its message not acknowledged yet), and a
+    # repository polled every second, on a Redis that keeps its data
+    redis_server = own_redis(PERSIST)
+    env = {"GITOPS_TASKS_REDIS_URL": redis_server.url()}
+    slow = slow_http.new_repo("slow", {"a.yaml": "a: 1\n"})
+    fast = remotes.new_repo("fast", {"a.yaml": "a: 1\n"})
+    (tmp_path / "slow.yaml").write_text(git_repository("slow", slow.url, interval="1h"))
+    (tmp_path / "fast.yaml").write_text(git_repository("fast", fast.url))
+    assert cli("apply", "-f", str(tmp_path / "fast.yaml"), env=env).returncode == 0
+    ctx = Context(Settings.from_env({**gt_env, **env}))
+    worker = procs("worker", "-c", "2", env=env)
+    procs("beat", env=env)
+    wait_for(lambda: last_run(ctx, "fast"), what="a first run of the fast repository")
+    slow_http.delay_s = 8.0
+    assert cli("apply", "-f", str(tmp_path / "slow.yaml"), env=env).returncode == 0
+    wait_for(lambda: slow_http.requests > 0, what="the slow poll to reach its server")
+
+    # When Redis restarts
+    redis_server.stop()
+    redis_server.start()
+    back = time.time()
+    slow_http.delay_s = 0.0
+
+    # Then the worker reconnects instead of exiting, and the schedule carries on
+    def ran_again() -> bool:
+        assert worker.proc.poll() is None, f"the worker exited:\n{worker.log()[-3000:]}"
+        return last_run(ctx, "fast") >= back + 1
+
+    wait_for(ran_again, timeout_s=60, interval_s=0.3, what="the fast repository to run after the restart")
+    ctx.client.close()
