@@ -6,7 +6,14 @@ their enqueue guards, sends a task for each claimed one and moves every due obje
 is still queued, so a backlog never piles up copies. Applying, changing, suspending or deleting an
 object edits the sorted set directly, so beat never needs a restart.
 
-Several beats may run: a leader lock in Redis lets one schedule while the others stand by.
+Several beats may run: a leader lock in Redis lets one schedule while the others stand by. The
+lock outlives a short Redis outage (its TTL counts on Redis's clock, and a Redis that keeps its
+data keeps it), so the leader leads again when Redis is back; after a longer one, or a Redis that
+lost its data, whichever beat asks first leads.
+
+Redis being unreachable does not stop beat: it waits with backoff (``outage``) and carries on. The
+leader also watches the catalog's marker (``store.marker``): a catalog that vanished is logged at
+ERROR and the start-up objects are applied again (``startup``).
 """
 
 from __future__ import annotations
@@ -20,9 +27,12 @@ from typing import Any
 
 from celery.beat import Scheduler
 
+from beat_schedule.outage import UNREACHABLE, Outage
+from beat_schedule.startup import apply_startup_paths
+from gitops_tasks.objects import LoadError
 from gitops_tasks.objects.model import ObjectRef
 from gitops_tasks.settings import Settings
-from gitops_tasks.store import EnqueueGuard, Keys, connect
+from gitops_tasks.store import Catalog, EnqueueGuard, Keys, connect, marker
 from gitops_tasks.tasks.enqueue import send
 
 log = logging.getLogger(__name__)
@@ -33,6 +43,8 @@ DEFAULT_BATCH = 500
 DEFAULT_LATE_S = 1.0
 #: Lifetime of the leader lock; the leader renews it every tick.
 DEFAULT_LEADER_TTL_S = 15.0
+#: How often the leader checks the catalog's marker (a lost catalog is re-created this soon).
+DEFAULT_MARKER_CHECK_S = 1.0
 
 # KEYS[1] leader key; ARGV[1] our token; ARGV[2] ttl ms. Returns 1 if we lead (now or already).
 _LEAD = """
@@ -76,6 +88,14 @@ class CatalogScheduler(Scheduler):
         self._lead = self._client.register_script(_LEAD)
         self._move_on = self._client.register_script(_MOVE_ON)
         self._rng = random.Random()
+        self._catalog = Catalog(self._client, self._keys)
+        self._where = marker.where(self._settings.effective_redis_url(), self._keys)
+        self._watch = marker.CatalogWatch(self._client, self._keys, where=self._where, log=log)
+        self._next_marker_check = 0.0
+        self._outage = Outage()
+        #: Object keys whose guard this beat claimed but whose task it could not send.
+        self._unsent: set[str] = set()
+        self._closed = False
         self.sent = 0
         super().__init__(*args, **kwargs)
 
@@ -87,11 +107,25 @@ class CatalogScheduler(Scheduler):
         return self.data
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        """One pass; the seconds until the next. Redis being unreachable is waited out (see
+        ``outage``): objects due meanwhile are sent once it is back, nothing is lost."""
+        try:
+            if self._unsent:
+                self._release_unsent()
+            delay = self._tick()
+        except UNREACHABLE as exc:
+            return self._outage.failed(exc, where=self._where)
+        self._outage.recovered(where=self._where)
+        return delay
+
+    def _tick(self) -> float:
         tick_s = self._settings.beat_tick_s
         if not self._lead(
             keys=[self._keys.beat_leader], args=[self._token, int(DEFAULT_LEADER_TTL_S * 1000)]
         ):
             return min(DEFAULT_LEADER_TTL_S / 3, 5.0)
+        if time.monotonic() >= self._next_marker_check:
+            self._check_catalog()
         while self._dispatch_due() >= DEFAULT_BATCH:
             # A long backlog must not outlive the leader lock, or a standby would start sending too.
             self._lead(keys=[self._keys.beat_leader], args=[self._token, int(DEFAULT_LEADER_TTL_S * 1000)])
@@ -99,6 +133,48 @@ class CatalogScheduler(Scheduler):
         if not upcoming:
             return tick_s
         return max(0.0, min(tick_s, upcoming[0][1] - time.time()))
+
+    def _check_catalog(self) -> None:
+        """Create the catalog's marker on a fresh Redis; when the catalog is lost (its marker
+        missing, or another epoch than the one seen), log it and re-apply the start-up objects."""
+        first = self._watch.seen is None
+        verdict = self._watch.check()
+        self._next_marker_check = time.monotonic() + DEFAULT_MARKER_CHECK_S
+        if verdict.state == "ok":
+            return
+        if verdict.lost:
+            replaces = verdict.seen or ""
+            try:
+                applied = apply_startup_paths(
+                    self._catalog, self._settings, created_by="beat", replaces=replaces
+                )
+            except LoadError as exc:
+                log.error("could not re-apply the start-up objects:\n%s", "\n".join(exc.errors))
+                applied = []
+            if applied:
+                log.warning(
+                    "re-applied %d start-up object(s) from %s",
+                    len(applied),
+                    ", ".join(self._settings.catalog_paths),
+                )
+            else:
+                log.error(
+                    "no start-up objects to re-apply: apply the lost objects again (`gitops-tasks apply`)"
+                )
+            created_by = "beat"
+        else:
+            replaces, created_by = "", "beat start-up" if first else "beat"
+        self._watch.adopt(marker.ensure(self._client, self._keys, created_by, replaces=replaces).epoch)
+
+    def _release_unsent(self) -> None:
+        """Release the guards claimed for objects whose task could not be sent (Redis went away
+        between the claim and the send), so they are sent once they are due again."""
+        now = time.time()
+        for key in sorted(self._unsent):
+            self._guard.release(key)
+            # The schedule may have moved on before the send failed: due now (never later).
+            self._client.zadd(self._keys.schedule, {key: now}, xx=True, lt=True)
+            self._unsent.discard(key)
 
     def _dispatch_due(self) -> int:
         now = time.time()
@@ -119,32 +195,42 @@ class CatalogScheduler(Scheduler):
             next_scores[key] = now + self._next_in(float(meta["interval_s"]), late_s=now - due_at)
             if claimed:
                 to_send.append((key, due_at, meta))
-        # Moved on before sending, and only where nobody moved the entry since it was read: a
-        # task that starts moves its own entry (the run lock's lease, see
-        # gitops_tasks.store.runstate), and that must not be overwritten.
-        if next_scores:
-            scores = dict(due)
-            pairs = [v for key, at in next_scores.items() for v in (key, repr(scores[key]), repr(at))]
-            self._move_on(keys=[self._keys.schedule], args=pairs)
         retry: dict[str | bytes, float] = {}
-        with self.app.producer_or_acquire() as producer:
-            for key, due_at, meta in to_send:
-                try:
-                    send(
-                        self.app,
-                        ObjectRef.parse(key),
-                        task=meta["task"],
-                        queue=meta["queue"],
-                        timeout_s=float(meta["timeout_s"]),
-                        reason="schedule",
-                        due=due_at,
-                        producer=producer,
-                    )
-                    self.sent += 1
-                except Exception:
-                    log.exception("could not enqueue %s; will retry next tick", key)
-                    self._guard.release(key)
-                    retry[key] = now + 1.0
+        sent_keys: set[str] = set()
+        try:
+            # Moved on before sending, and only where nobody moved the entry since it was read: a
+            # task that starts moves its own entry (the run lock's lease, see
+            # gitops_tasks.store.runstate), and that must not be overwritten.
+            if next_scores:
+                scores = dict(due)
+                pairs = [v for key, at in next_scores.items() for v in (key, repr(scores[key]), repr(at))]
+                self._move_on(keys=[self._keys.schedule], args=pairs)
+            with self.app.producer_or_acquire() as producer:
+                for key, due_at, meta in to_send:
+                    try:
+                        send(
+                            self.app,
+                            ObjectRef.parse(key),
+                            task=meta["task"],
+                            queue=meta["queue"],
+                            timeout_s=float(meta["timeout_s"]),
+                            reason="schedule",
+                            due=due_at,
+                            producer=producer,
+                        )
+                        self.sent += 1
+                        sent_keys.add(key)
+                    except UNREACHABLE:
+                        raise
+                    except Exception:
+                        log.exception("could not enqueue %s; will retry next tick", key)
+                        self._guard.release(key)
+                        retry[key] = now + 1.0
+        except UNREACHABLE:
+            # Redis or the broker went away: every claimed object not sent yet is made due again
+            # (and its guard released) once it is back.
+            self._unsent.update(key for key, _, _ in to_send if key not in sent_keys)
+            raise
         if retry:
             self._client.zadd(self._keys.schedule, retry, xx=True)
         return len(due)
@@ -165,9 +251,14 @@ class CatalogScheduler(Scheduler):
         """Nothing to persist: the schedule lives in Redis."""
 
     def close(self) -> None:
-        self._client.delete(self._keys.beat_leader) if self._client.get(
-            self._keys.beat_leader
-        ) == self._token else None
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._client.get(self._keys.beat_leader) == self._token:
+                self._client.delete(self._keys.beat_leader)
+        except UNREACHABLE as exc:
+            log.warning("could not release the beat leader lock (Redis unreachable: %s); it expires", exc)
         super().close()
 
     @property

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from kombu.transport import redis as kombu_redis
 
 #: What ``broker_transport`` names for a ``redis://`` broker.
@@ -32,6 +33,16 @@ class Channel(kombu_redis.Channel):
             cached = (pool, super()._create_client())
             self._gt_client = cached
         return cached[1]
+
+    def _connparams(self, asynchronous: bool = False) -> Any:
+        if self.connection.client is None:
+            # The connection was closed under this channel (Redis went away). Closing the channel
+            # then restores its unacknowledged messages through a new pool, and building one here
+            # would fail with an AttributeError that Celery's worker treats as unrecoverable: it
+            # exited instead of reconnecting. As a connection error it is ignored like the others
+            # (the messages come back through the visibility timeout) and the worker reconnects.
+            raise redis.ConnectionError("the broker connection is closed")
+        return super()._connparams(asynchronous=asynchronous)
 
 
 class Transport(kombu_redis.Transport):

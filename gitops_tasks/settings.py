@@ -44,6 +44,8 @@ DEFAULT_BEAT_TICK_S = 0.25
 #: Flower's listen address and port.
 DEFAULT_FLOWER_ADDRESS = "127.0.0.1"
 DEFAULT_FLOWER_PORT = 5555
+#: The embedded Redis of ``up`` keeps its data in $DATA_DIR/redis (append-only, fsync every second).
+DEFAULT_REDIS_PERSIST = True
 #: Worker pool and concurrency: all work is network or subprocess bound, so threads serve well.
 DEFAULT_WORKER_POOL = "threads"
 DEFAULT_WORKER_CONCURRENCY = 8
@@ -87,7 +89,7 @@ class Settings:
     flower_port: int = DEFAULT_FLOWER_PORT
     worker_pool: str = DEFAULT_WORKER_POOL
     worker_concurrency: int = DEFAULT_WORKER_CONCURRENCY
-    redis_persist: bool = False
+    redis_persist: bool = DEFAULT_REDIS_PERSIST
     registry_rps: float = DEFAULT_REGISTRY_RPS
     registry_burst: int = DEFAULT_REGISTRY_BURST
     registry_margin: float = DEFAULT_REGISTRY_MARGIN
@@ -130,6 +132,16 @@ class Settings:
     def embedded_state_file(self) -> Path:
         """Where ``gitops-tasks up`` records the URL of the Redis it started."""
         return self.data_dir / "embedded-redis.url"
+
+    @property
+    def epoch_memory_file(self) -> Path:
+        """Where the command line remembers the epoch of each catalog it saw (``store.marker``)."""
+        return self.data_dir / "catalog-epochs.json"
+
+    @property
+    def up_lock_file(self) -> Path:
+        """Locked by a running ``gitops-tasks up`` for its lifetime; holds its pid and addresses."""
+        return self.data_dir / "up.lock"
 
     def effective_redis_url(self) -> str:
         """The Redis URL to use: configured, else the embedded one ``up`` recorded, else localhost."""

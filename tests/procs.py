@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import redis
@@ -39,7 +40,8 @@ def redis_binary() -> str:
 class RedisServer:
     """A private redis-server with 256 databases, so each test gets its own."""
 
-    def __init__(self, directory: Path, *, port: int | None = None) -> None:
+    def __init__(self, directory: Path, *, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
+        """``extra_args`` go last, e.g. ``("--appendonly", "yes")`` for a Redis that keeps its data."""
         self.directory = directory
         self.port = port or free_port()
         directory.mkdir(parents=True, exist_ok=True)
@@ -60,6 +62,7 @@ class RedisServer:
                 str(directory),
                 "--logfile",
                 str(directory / "redis.log"),
+                *extra_args,
             ],
             stdin=subprocess.DEVNULL,
         )
@@ -84,6 +87,15 @@ class RedisServer:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def flower_answers(port: int) -> bool:
+    """True once a Flower on 127.0.0.1:``port`` answers its health check."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthcheck", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
 
 
 def cli_argv(*args: str) -> list[str]:

@@ -20,6 +20,7 @@ import redis
 
 from gitops_tasks.objects.kinds import dependents_of, depends_on, source_ref
 from gitops_tasks.objects.model import Object, ObjectRef
+from gitops_tasks.store import marker
 from gitops_tasks.store.keys import Keys
 
 #: First runs of objects created by one apply are spread at this many per second (a bulk apply of
@@ -158,8 +159,13 @@ class Catalog:
         entry_for: EntryFactory,
         now: float | None = None,
         dry_run: bool = False,
+        created_by: str = "apply",
+        replaces: str = "",
     ) -> list[Applied]:
         """Store every object in one transaction (all or nothing).
+
+        The first apply of a catalog writes its marker too (``store.marker``: a new epoch, with
+        ``created_by`` and, for a catalog re-created after a loss, the lost epoch ``replaces``).
 
         A new object or a changed spec bumps ``metadata.generation`` and makes the object due at
         once (a bulk apply spreads those first runs at ``DEFAULT_FIRST_RUN_RATE`` per second, never
@@ -172,7 +178,7 @@ class Catalog:
         while True:
             with self.client.pipeline(transaction=True) as pipe:
                 try:
-                    pipe.watch(self.keys.catalog, self.keys.catalog_indexes)
+                    pipe.watch(self.keys.catalog, self.keys.catalog_indexes, self.keys.catalog_marker)
                     keys = [o.ref.key for o in objects]
                     existing: list[str | None] = list(pipe.hmget(self.keys.catalog, keys)) if keys else []  # type: ignore[call-overload]
                     results = [_compare(obj, old) for obj, old in zip(objects, existing, strict=True)]
@@ -181,7 +187,11 @@ class Catalog:
                         return results
                     rebuild = pipe.get(self.keys.catalog_indexes) != INDEX_VERSION
                     indexes = self._read_indexes(pipe) if rebuild else None
+                    unmarked = bool(objects) and not pipe.exists(self.keys.catalog_marker)
                     pipe.multi()
+                    if unmarked:
+                        new_marker = marker.Marker.new(created_by, replaces=replaces, now=now)
+                        pipe.hset(self.keys.catalog_marker, mapping=new_marker.to_hash())
                     if indexes is not None:
                         self._write_indexes(pipe, *indexes)
                     due = sum(1 for applied in results if applied.action != "unchanged")

@@ -34,6 +34,12 @@ class Keys:
         return f"{self.prefix}catalog:indexes"
 
     @property
+    def catalog_marker(self) -> str:
+        """Hash: the catalog's marker, written once when the catalog is created (epoch, created_at,
+        created_by; replaces and lost_at when re-created after a loss): see ``store.marker``."""
+        return f"{self.prefix}catalog:marker"
+
+    @property
     def catalog_legacy_index_prefix(self) -> str:
         """Start of every key of an earlier version's ImagePolicy index (removed when the indexes
         are rebuilt)."""

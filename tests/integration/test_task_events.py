@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.gitservers import FileRemotes
-from tests.procs import free_port, wait_for
+from tests.procs import flower_answers, free_port, wait_for
 
 
 def git_repository(name: str, url: str) -> str:
@@ -38,7 +38,7 @@ def test_flower_sees_every_task_succeed_including_the_last_before_the_worker_sto
     assert cli("apply", "-f", str(tmp_path / "many.yaml")).returncode == 0
     port = free_port()
     procs("flower", "--port", str(port), env={"FLOWER_UNAUTHENTICATED_API": "true"})
-    wait_for(lambda: _up(port), what="Flower to answer")
+    wait_for(lambda: flower_answers(port), what="Flower to answer")
     worker = procs("worker", "-c", "4")
 
     # When every repository is reconciled at once
@@ -59,11 +59,3 @@ def test_flower_sees_every_task_succeed_including_the_last_before_the_worker_sto
 
     # Then its events were flushed on the way out: Flower counts 31 successes
     wait_for(lambda: len(succeeded()) == 31, timeout_s=15, what="the last task's events after the stop")
-
-
-def _up(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthcheck", timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
