@@ -11,7 +11,7 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 
 from gitops_tasks import tasknames
 from gitops_tasks.broker import TRANSPORT
-from gitops_tasks.redact import RedactingFilter
+from gitops_tasks.redact import install_log_redaction
 from gitops_tasks.settings import Settings
 
 #: Extra seconds between the soft time limit (spec.timeout) and the hard kill.
@@ -96,8 +96,8 @@ PER_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
 @after_setup_logger.connect
 @after_setup_task_logger.connect
 def _redact_logs(logger: Any, **_: Any) -> None:
-    for handler in logger.handlers:
-        handler.addFilter(RedactingFilter())
+    """Worker and beat: every handler Celery set up writes masked text (message, traceback, stack)."""
+    install_log_redaction(logger.handlers)
 
 
 @after_setup_logger.connect
