@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from gitops_tasks.app import celery_config, make_app
-from gitops_tasks.broker import TRANSPORT, Transport
+from gitops_tasks.app import make_app
+from gitops_tasks.broker import Transport
 from gitops_tasks.settings import Settings
 
 
 def test_redis_brokers_use_the_transport_and_others_keep_kombus() -> None:
     settings = Settings(redis_url="redis://127.0.0.1:6379/0")
-    assert celery_config(settings)["broker_transport"] == TRANSPORT
+    with make_app(settings, set_as_current=False).connection() as connection:
+        assert connection.transport_cls == "redis" and connection.transport.__class__ is Transport
+        # The URI keeps its scheme: Flower picks its broker client (Broker tab) by it.
+        assert connection.as_uri().startswith("redis://")
     amqp = replace(settings, broker_url="amqp://guest@127.0.0.1:5672//")
-    assert celery_config(amqp)["broker_transport"] is None
+    with make_app(amqp, set_as_current=False).connection() as connection:
+        assert connection.as_uri().startswith("amqp://")
     tls = replace(settings, broker_url="rediss://127.0.0.1:6380/0")
-    assert celery_config(tls)["broker_transport"] is None
+    with make_app(tls, set_as_current=False).connection() as connection:
+        assert not isinstance(connection.transport, Transport)
 
 
 def test_a_channel_reuses_one_client_until_its_pool_changes(gt_settings: Settings) -> None:
