@@ -10,19 +10,20 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 def name_problem(value: str) -> str | None:
     """Why ``value`` is not a valid object name (DNS-1123 subdomain), or None."""
-    if len(value) <= 253 and _DNS_SUBDOMAIN.match(value):
-        return None
-    return (
-        f"{value!r} is not a valid name: use lower-case letters, digits, '-' and '.', starting and "
-        "ending with a letter or digit, at most 253 characters (DNS-1123 subdomain)"
-    )
+    return _dns_problem(value, "name", _DNS_SUBDOMAIN, 253, "digits, '-' and '.'", "DNS-1123 subdomain")
 
 
 def namespace_problem(value: str) -> str | None:
     """Why ``value`` is not a valid namespace (DNS-1123 label), or None."""
-    if len(value) <= 63 and _DNS_LABEL.match(value):
+    return _dns_problem(value, "namespace", _DNS_LABEL, 63, "digits and '-'", "DNS-1123 label")
+
+
+def _dns_problem(
+    value: str, what: str, pattern: re.Pattern[str], max_len: int, allowed: str, rule: str
+) -> str | None:
+    if len(value) <= max_len and pattern.match(value):
         return None
     return (
-        f"{value!r} is not a valid namespace: use lower-case letters, digits and '-', starting and "
-        "ending with a letter or digit, at most 63 characters (DNS-1123 label)"
+        f"{value!r} is not a valid {what}: use lower-case letters, {allowed}, starting and ending "
+        f"with a letter or digit, at most {max_len} characters ({rule})"
     )
