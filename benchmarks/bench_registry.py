@@ -87,7 +87,7 @@ LIMIT_MIN_TRAFFIC_S = 20.0
 LIMIT_CYCLES = 3
 #: A limit run that takes longer than this fails the benchmark (seconds).
 LIMIT_RUN_TIMEOUT_S = 300.0
-#: Kombu's Redis transport keeps delivered, unacknowledged messages in this hash.
+#: Kombu's Redis transport keeps delivered, unacknowledged messages in this hash (after the prefix).
 KOMBU_UNACKED = "unacked"
 #: Windows (seconds) in which the most requests are counted.
 WINDOWS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -501,7 +501,9 @@ def _limit_run(workers: Workers, label: str, *, grants: bool) -> LimitRun:
     before = stack.meter.snapshot(workers.pids)
     workers.consume()
     deadline = time.monotonic() + LIMIT_RUN_TIMEOUT_S
-    while client.llen(workers.queue) or client.hlen(KOMBU_UNACKED) or not _all_handled(workers, tokens):
+    # The broker's keys carry the set's GITOPS_TASKS_KEY_PREFIX too (kombu's global_keyprefix).
+    queue_key, unacked_key = keys.prefix + workers.queue, keys.prefix + KOMBU_UNACKED
+    while client.llen(queue_key) or client.hlen(unacked_key) or not _all_handled(workers, tokens):
         if time.monotonic() > deadline:
             raise RuntimeError(f"{label}: scans unfinished after {LIMIT_RUN_TIMEOUT_S}s")
         time.sleep(0.2)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger
 
-from gitops_tasks import tasknames
-from gitops_tasks.broker import TRANSPORT
-from gitops_tasks.redact import RedactingFilter
+from gitops_tasks import broker, tasknames
+from gitops_tasks.redact import install_log_redaction
 from gitops_tasks.settings import Settings
 
 #: Extra seconds between the soft time limit (spec.timeout) and the hard kill.
@@ -24,8 +22,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     broker_url = settings.effective_broker_url()
     return {
         "broker_url": broker_url,
-        # redis:// only: kombu's own transport with one client per channel (see gitops_tasks.broker).
-        "broker_transport": TRANSPORT if urlsplit(broker_url).scheme == "redis" else None,
         "result_backend": redis_url,
         "result_expires": 3600,
         "task_ignore_result": True,
@@ -39,8 +35,17 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "broker_transport_options": broker_transport_options(settings),
-        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        # GITOPS_TASKS_KEY_PREFIX covers the broker's keys too (queues, bindings, unacked hashes,
+        # fanout channels of events and `celery inspect`), and the results: installations sharing
+        # a Redis never see each other's tasks. Other brokers ignore the option.
+        "broker_transport_options": {
+            **broker_transport_options(settings),
+            "global_keyprefix": settings.key_prefix,
+        },
+        "result_backend_transport_options": {
+            "visibility_timeout": settings.visibility_timeout_s,
+            "global_keyprefix": settings.key_prefix,
+        },
         "broker_connection_retry_on_startup": True,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         # Flower sees every task.
@@ -79,6 +84,8 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
 
 def make_app(settings: Settings | None = None, *, set_as_current: bool = True) -> Celery:
     settings = settings or Settings.from_env()
+    # redis:// only: kombu's own transport with one client per channel (see gitops_tasks.broker).
+    broker.register()
     celery_app = Celery("gitops_tasks", set_as_current=set_as_current)
     celery_app.conf.update(celery_config(settings))
     celery_app.conf.gitops_settings = settings
@@ -96,8 +103,8 @@ PER_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
 @after_setup_logger.connect
 @after_setup_task_logger.connect
 def _redact_logs(logger: Any, **_: Any) -> None:
-    for handler in logger.handlers:
-        handler.addFilter(RedactingFilter())
+    """Worker and beat: every handler Celery set up writes masked text (message, traceback, stack)."""
+    install_log_redaction(logger.handlers)
 
 
 @after_setup_logger.connect

@@ -7,7 +7,13 @@ a third of the CPU of ``send_task`` and a comparable share of a worker's per-tas
 synchronous client holds no connection of its own (every command checks one out of the pool), so
 one per channel, rebuilt when the channel replaces its pool, serves every caller, from any thread,
 as the fresh ones did. The asynchronous client (the one that waits in BRPOP) is left as kombu makes
-it. :func:`gitops_tasks.app.celery_config` selects this transport for ``redis://`` broker URLs.
+it. :func:`register` makes ``redis://`` broker URLs select this transport (``rediss://`` keeps
+kombu's), and :func:`gitops_tasks.app.make_app` calls it.
+
+``GITOPS_TASKS_KEY_PREFIX`` reaches kombu as the ``global_keyprefix`` transport option: every key
+the channel writes (queues, ``_kombu.binding.*``, the unacked hash and index, fanout channels of
+events and ``celery inspect``) starts with it. This class changes only how clients are built, so
+kombu's prefixing clients are what it caches.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
 
-#: What ``broker_transport`` names for a ``redis://`` broker.
+#: What the ``redis`` transport alias names once :func:`register` ran.
 TRANSPORT = "gitops_tasks.broker:Transport"
 
 
@@ -47,3 +54,13 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+def register() -> None:
+    """Make ``redis://`` URLs resolve to :class:`Transport` in this process (idempotent).
+
+    An alias rather than Celery's ``broker_transport`` setting, so a connection's URI stays
+    ``redis://…``: Flower chooses its broker client (the queue lengths of its Broker tab) by that
+    scheme and answers "'redis' broker is not supported" for any other.
+    """
+    TRANSPORT_ALIASES["redis"] = TRANSPORT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
 import sys
@@ -369,11 +370,14 @@ def cmd_flower(args: argparse.Namespace) -> int:
     settings = _settings()
     from gitops_tasks.app import app
 
+    # Flower logs through this process's masked handler (see gitops_tasks.logsetup), not tornado's.
+    logging.getLogger().setLevel(settings.log_level.upper())
     app.start(
         [
             "flower",
             f"--address={args.address or settings.flower_address}",
             f"--port={args.port or settings.flower_port}",
+            "--logging=none",
         ]
     )
     return 0
@@ -383,6 +387,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from gitops_tasks.supervisor import Supervisor
 
     settings = _settings()
+    logging.getLogger().setLevel(settings.log_level.upper())
     supervisor = Supervisor(settings, paths=args.filename or [], flower=not args.no_flower)
     return supervisor.run()
 
@@ -484,6 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gitops_tasks import logsetup
+
+    logsetup.configure()
     parser = build_parser()
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

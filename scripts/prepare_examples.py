@@ -1,7 +1,10 @@
 """Create the local bare repositories the examples point at (so `make run` works offline).
 
-Repositories land in /tmp/gitops-tasks-examples/<name>.git, fed by work trees beside them. Safe to run
-again: existing repositories are kept (commit to their work trees to see new revisions appear).
+Repositories land in /tmp/gitops-tasks-examples/<name>.git, fed by work trees in
+/tmp/gitops-tasks-examples/work/<name> whose ``main`` tracks the bare repository, so a plain ``git commit``
+and ``git push`` there publish a new revision (the work trees carry their own committer identity).
+Safe to run again: existing repositories are kept, and work trees made by an earlier version of this
+script get their upstream and identity set.
 """
 
 from __future__ import annotations
@@ -51,11 +54,14 @@ def git(*args: str, cwd: Path) -> None:
 
 def prepare(name: str, versions: list[str]) -> None:
     bare = ROOT / f"{name}.git"
-    if bare.exists():
-        return
     work = ROOT / "work" / name
+    if bare.exists():
+        if (work / ".git").is_dir():
+            track_remote(work)
+        return
     work.mkdir(parents=True, exist_ok=True)
     git("init", "-q", "-b", "main", ".", cwd=work)
+    track_remote(work)
     for version in versions:
         (work / "deploy").mkdir(exist_ok=True)
         (work / "deploy" / "deployment.yaml").write_text(DEPLOYMENT.format(name=name, version=version))
@@ -65,6 +71,17 @@ def prepare(name: str, versions: list[str]) -> None:
     git("init", "-q", "--bare", "-b", "main", str(bare), cwd=ROOT)
     git("remote", "add", "origin", str(bare), cwd=work)
     git("push", "-q", "origin", "main", "--tags", cwd=work)
+
+
+def track_remote(work: Path) -> None:
+    """``main`` pushes to and pulls from ``origin``'s main; commits there need no global identity."""
+    for key, value in (
+        ("branch.main.remote", "origin"),
+        ("branch.main.merge", "refs/heads/main"),
+        ("user.name", ENV["GIT_AUTHOR_NAME"]),
+        ("user.email", ENV["GIT_AUTHOR_EMAIL"]),
+    ):
+        git("config", key, value, cwd=work)
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ Every problem in every document is collected before anything is returned, and ea
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,14 +14,13 @@ from typing import Any
 from gitops_tasks.objects import specs
 from gitops_tasks.objects.kinds import KIND_INFO, KINDS, KindInfo
 from gitops_tasks.objects.model import Object
+from gitops_tasks.objects.names import name_problem, namespace_problem
 from gitops_tasks.objects.schema import FieldError, MapOfStr, Str, validate
 from gitops_tasks.objects.yamlload import Document, YAMLSyntaxError, load_documents
 
 #: File name endings a directory walk picks up.
 YAML_SUFFIXES = (".yaml", ".yml")
 
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _TOP_FIELDS = ("apiVersion", "kind", "metadata", "spec")
 #: Top-level fields besides apiVersion/kind/metadata/spec that are accepted and dropped.
 _IGNORED_TOP = frozenset({"status"})
@@ -37,26 +35,8 @@ class LoadError(ValueError):
         super().__init__(f"{len(errors)} {noun}, nothing loaded:\n" + "\n".join(errors))
 
 
-def _name_problem(value: str) -> str | None:
-    if len(value) <= 253 and _DNS_SUBDOMAIN.match(value):
-        return None
-    return (
-        f"{value!r} is not a valid name: use lower-case letters, digits, '-' and '.', starting and "
-        "ending with a letter or digit, at most 253 characters (DNS-1123 subdomain)"
-    )
-
-
-def _namespace_problem(value: str) -> str | None:
-    if len(value) <= 63 and _DNS_LABEL.match(value):
-        return None
-    return (
-        f"{value!r} is not a valid namespace: use lower-case letters, digits and '-', starting and "
-        "ending with a letter or digit, at most 63 characters (DNS-1123 label)"
-    )
-
-
-_NAME = Str(min_len=1, validate=_name_problem)
-_NAMESPACE = Str(min_len=1, validate=_namespace_problem)
+_NAME = Str(min_len=1, validate=name_problem)
+_NAMESPACE = Str(min_len=1, validate=namespace_problem)
 _STRING_MAP = MapOfStr()
 
 

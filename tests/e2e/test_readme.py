@@ -1,10 +1,10 @@
-"""The README's examples work when pasted: another system enqueues work by task name."""
+"""The README's examples work when pasted from the repository root, run exactly as written: the demo
+commit-and-push, and another system enqueueing work by task name."""
 
 from __future__ import annotations
 
-import os
+import json
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -27,16 +27,29 @@ def _declare(cli, tmp_path: Path, name: str) -> None:
     assert cli("apply", "-f", str(objects)).returncode == 0
 
 
+def _bash(script: str, env: dict[str, str], cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_readme_commands_use_the_virtualenv_made_by_make_install() -> None:
+    assert (REPO_ROOT / ".venv" / "bin" / "python").exists(), "run `make install` first"
+    assert "\npython - <<" not in README and "`celery -A" not in README
+
+
 def test_readme_send_task_snippet_enqueues_a_reconcile(cli, ctx, procs, gt_env, tmp_path: Path) -> None:
-    block = re.search(r"```bash\n(python - <<'EOF'\n.*?\nEOF)\n```", README, re.S)
+    block = re.search(r"```bash\n(\.venv/bin/python - <<'EOF'\n.*?\nEOF)\n```", README, re.S)
     assert block, "README lost its send_task example"
     _declare(cli, tmp_path, "podinfo")
     worker = procs("worker", "-c", "2")
-    env = {**gt_env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
-    result = subprocess.run(
-        ["bash", "-c", block.group(1)], env=env, capture_output=True, text=True, check=False
-    )
+    result = _bash(block.group(1), gt_env)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("queued ")
@@ -44,14 +57,59 @@ def test_readme_send_task_snippet_enqueues_a_reconcile(cli, ctx, procs, gt_env, 
 
 
 def test_readme_celery_call_command_enqueues_a_reconcile(cli, ctx, procs, gt_env, tmp_path: Path) -> None:
-    command = re.search(r"`(celery -A gitops_tasks\.app:app call gitops\.reconcile [^`]+)`", README)
+    command = re.search(
+        r"`(\.venv/bin/celery -A gitops_tasks\.app:app call gitops\.reconcile [^`]+)`", README
+    )
     assert command, "README lost its celery call example"
     _declare(cli, tmp_path, "podinfo")
     worker = procs("worker", "-c", "2")
-    argv = shlex.split(command.group(1))
-    argv[0] = str(Path(sys.executable).parent / "celery")
 
-    result = subprocess.run(argv, env=gt_env, capture_output=True, text=True, check=False, cwd=REPO_ROOT)
+    result = _bash(command.group(1), gt_env)
 
     assert result.returncode == 0, result.stderr
     wait_for(lambda: "GitRepository default/podinfo: success" in worker.log(), what="the reconcile to run")
+
+
+def test_readme_demo_commit_and_push_brings_a_new_revision(cli, procs, gt_env, tmp_path: Path) -> None:
+    # Given the example repositories (in a private directory instead of /tmp/gitops-tasks-examples)
+    # and the example GitRepositories pointing at them, with a worker and beat running
+    examples = tmp_path / "examples"
+    block = re.search(r"```bash\n(cd /tmp/gitops-tasks-examples/work/podinfo\n.*?)\n```", README, re.S)
+    assert block, "README lost its commit-and-push demo"
+    env = {**gt_env, "GITOPS_TASKS_EXAMPLES_DIR": str(examples), "HOME": str(tmp_path / "home")}
+    prepared = subprocess.run(
+        [sys.executable, "scripts/prepare_examples.py"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert prepared.returncode == 0, prepared.stderr
+    sources = (REPO_ROOT / "examples" / "git" / "sources.yaml").read_text()
+    (tmp_path / "sources.yaml").write_text(sources.replace("/tmp/gitops-tasks-examples", str(examples)))
+    assert cli("apply", "-f", str(tmp_path / "sources.yaml")).returncode == 0
+    procs("worker", "-c", "2")
+    procs("beat")
+    revision = lambda: _podinfo_revision(cli)  # noqa: E731
+    first = wait_for(revision, what="podinfo's first revision")
+
+    # When the README's demo steps run as written (no git identity of the user's own: HOME is empty)
+    result = _bash(block.group(1).replace("/tmp/gitops-tasks-examples", str(examples)), env)
+
+    # Then the push went through and the new commit becomes podinfo's revision
+    assert result.returncode == 0, result.stderr
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=examples / "work" / "podinfo", capture_output=True, text=True
+    ).stdout.strip()
+    assert first != f"main@sha1:{head}"
+    wait_for(lambda: revision() == f"main@sha1:{head}", what="the pushed commit as podinfo's revision")
+    assert "podinfo" in result.stdout  # the `get` line at the end of the block
+
+
+def _podinfo_revision(cli) -> str | None:
+    result = cli("get", "gitrepository", "podinfo", "-o", "json")
+    if result.returncode != 0:
+        return None
+    items = json.loads(result.stdout)
+    item = items[0] if isinstance(items, list) else items
+    return (item.get("status") or {}).get("artifact", {}).get("revision")

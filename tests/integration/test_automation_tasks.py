@@ -77,7 +77,7 @@ def automation(ctx: Context, name: str) -> Object:
 def queued_polls(ctx: Context) -> list[tuple[ObjectRef, str]]:
     """The tasks waiting in the real ``git`` queue (Celery messages in the Redis broker)."""
     out = []
-    for raw in ctx.client.lrange("git", 0, -1):
+    for raw in ctx.client.lrange(f"{ctx.keys.prefix}git", 0, -1):
         message = json.loads(raw)
         kwargs = json.loads(base64.b64decode(message["body"]))[1]
         out.append((ObjectRef(kwargs["kind"], kwargs["namespace"], kwargs["name"]), kwargs["reason"]))
@@ -87,7 +87,7 @@ def queued_polls(ctx: Context) -> list[tuple[ObjectRef, str]]:
 def test_a_push_queues_the_source_poll_and_skipped_files_raise_one_event(
     ctx: Context, setup: RemoteRepo
 ) -> None:
-    ctx.client.delete("git")
+    ctx.client.delete(f"{ctx.keys.prefix}git")
     web = automation(ctx, "web")
     outcome = automation_tasks.reconcile_image_update_automation(web, {}, ctx)
     assert (outcome.result, outcome.changed) == ("success", True), outcome.message
@@ -108,7 +108,7 @@ def test_a_push_queues_the_source_poll_and_skipped_files_raise_one_event(
 
 def test_read_only_switch_pushes_nothing(ctx: Context, setup: RemoteRepo) -> None:
     read_only = Context(dataclasses.replace(ctx.settings, git_readonly=True))
-    ctx.client.delete("git")
+    ctx.client.delete(f"{ctx.keys.prefix}git")
     before = git("rev-parse", "main", cwd=setup.bare)
     outcome = automation_tasks.reconcile_image_update_automation(automation(ctx, "web"), {}, read_only)
     assert outcome.message.startswith("read-only: would commit 1 change(s)")

@@ -116,7 +116,7 @@ def scanned(store: RedisTagStore, *images: str) -> None:
 def queued(ctx: Context, queue: str) -> list[tuple[str, str]]:
     """``(object key, reason)`` of the tasks waiting in a real broker queue."""
     out = []
-    for raw in ctx.client.lrange(queue, 0, -1):
+    for raw in ctx.client.lrange(f"{ctx.keys.prefix}{queue}", 0, -1):
         kwargs = json.loads(base64.b64decode(json.loads(raw)["body"]))[1]
         out.append((f"{kwargs['kind']}/{kwargs['namespace']}/{kwargs['name']}", kwargs["reason"]))
     return sorted(out)
@@ -319,7 +319,7 @@ def test_a_scan_finding_new_tags_queues_the_automation_that_generated_it(
     generated = ctx.catalog.get(generated_ref(image))
     assert generated is not None and generated.spec["insecure"] is True
     # When its scan runs and finds tags
-    ctx.client.delete("automation")
+    ctx.client.delete(f"{ctx.keys.prefix}automation")
     scan = reconcile_image_repository(generated, {}, ctx)
     assert (scan.result, scan.changed) == ("success", True), scan.message
     # Then the automation is queued, and its run writes the new tag
@@ -329,7 +329,7 @@ def test_a_scan_finding_new_tags_queues_the_automation_that_generated_it(
     outcome = run(ctx)
     assert outcome.changed and f"{image}:1.1.0" in show(file_remote, "apps/web.yaml")
     # An unchanged scan queues nothing
-    ctx.client.delete("automation")
+    ctx.client.delete(f"{ctx.keys.prefix}automation")
     ctx.guard.release(ObjectRef("ImageUpdateAutomation", NS, "fleet").key)
     again = reconcile_image_repository(generated, {"lastScanResult": scan.facts["lastScanResult"]}, ctx)
     assert (again.result, again.changed) == ("success", False)

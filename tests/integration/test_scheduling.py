@@ -136,11 +136,12 @@ def test_backlog_never_queues_more_than_one_task_per_object(cli, ctx, procs, rem
     (tmp_path / "many.yaml").write_text("---\n".join(docs))
     cli("apply", "-f", str(tmp_path / "many.yaml"))
     procs("beat")
-    wait_for(lambda: ctx.client.llen("git") >= 50, what="50 queued polls")
+    queue = f"{ctx.keys.prefix}git"  # the broker's keys carry GITOPS_TASKS_KEY_PREFIX too
+    wait_for(lambda: ctx.client.llen(queue) >= 50, what="50 queued polls")
     time.sleep(4)
 
     # Then exactly one task per object is queued
-    assert ctx.client.llen("git") == 50
+    assert ctx.client.llen(queue) == 50
     # When a worker catches up, every object is polled
     procs("worker", "-c", "4")
     wait_for(lambda: all(revision(ctx, f"r{i}") for i in range(50)), timeout_s=60, what="all polled")
