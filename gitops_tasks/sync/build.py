@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from gitops_tasks import children
 from gitops_tasks.sync.errors import BuildError, PathError
 from gitops_tasks.sync.manifests import Manifest, ManifestError, parse
 
@@ -161,24 +162,19 @@ class Builder:
             self._check_refs(directory, set())
         kubectl = self.kubectl or find_kubectl()
         try:
-            proc = subprocess.run(
-                [kubectl, "kustomize", str(directory)],
-                cwd=directory,
-                capture_output=True,
-                text=True,
-                timeout=self.timeout_s,
-                check=False,
-            )
+            argv = [kubectl, "kustomize", str(directory)]
+            proc = children.run(argv, cwd=directory, timeout_s=self.timeout_s)
         except subprocess.TimeoutExpired:
             message = f"kustomize build of {rel} timed out after {self.timeout_s:g}s"
             raise BuildError(message, result="transient") from None
         except OSError as exc:
             raise BuildError(f"kustomize build of {rel}: cannot run {kubectl}: {exc}") from None
+        stdout, stderr = (proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
         if proc.returncode != 0:
-            detail = (proc.stderr or proc.stdout).strip().replace(f"{self.root}/", "")
+            detail = (stderr or stdout).strip().replace(f"{self.root}/", "")
             raise BuildError(f"kustomize build of {rel} failed: {detail}")
         try:
-            return parse(proc.stdout, f"kustomize build of {rel}", with_lines=False)
+            return parse(stdout, f"kustomize build of {rel}", with_lines=False)
         except ManifestError as exc:
             raise BuildError(str(exc)) from None
 
