@@ -42,4 +42,6 @@ def test_the_git_processes_of_a_killed_worker_die_with_it(cli, procs, slow_http,
 
     # Then its git processes are gone shortly after, long before the server would answer
     wait_for(lambda: not any(alive(pid) for pid in gits), timeout_s=30, what=f"git processes {gits} to end")
-    assert "ended; killed the" in worker.log(), worker.log()[-2000:]
+    # and the worker's log says so (the watchdog writes it once nothing marked is left)
+    wait_for(lambda: "ended; killed the" in worker.log(), timeout_s=30, what="the watchdog's line")
+    assert all(f"[{pid}]" in worker.log() for pid in gits), worker.log()[-2000:]
