@@ -164,3 +164,16 @@ def run(
         proc.communicate()
         raise
     return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+
+
+def run_text(
+    argv: Sequence[str],
+    *,
+    timeout_s: float,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """:func:`run`, with stdout and stderr decoded as UTF-8 (undecodable bytes replaced)."""
+    done = run(argv, timeout_s=timeout_s, env=env, cwd=cwd)
+    out, err = (done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"))
+    return subprocess.CompletedProcess(done.args, done.returncode, out, err)

@@ -163,18 +163,17 @@ class Builder:
         kubectl = self.kubectl or find_kubectl()
         try:
             argv = [kubectl, "kustomize", str(directory)]
-            proc = children.run(argv, cwd=directory, timeout_s=self.timeout_s)
+            proc = children.run_text(argv, cwd=directory, timeout_s=self.timeout_s)
         except subprocess.TimeoutExpired:
             message = f"kustomize build of {rel} timed out after {self.timeout_s:g}s"
             raise BuildError(message, result="transient") from None
         except OSError as exc:
             raise BuildError(f"kustomize build of {rel}: cannot run {kubectl}: {exc}") from None
-        stdout, stderr = (proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
         if proc.returncode != 0:
-            detail = (stderr or stdout).strip().replace(f"{self.root}/", "")
+            detail = (proc.stderr or proc.stdout).strip().replace(f"{self.root}/", "")
             raise BuildError(f"kustomize build of {rel} failed: {detail}")
         try:
-            return parse(stdout, f"kustomize build of {rel}", with_lines=False)
+            return parse(proc.stdout, f"kustomize build of {rel}", with_lines=False)
         except ManifestError as exc:
             raise BuildError(str(exc)) from None
 
