@@ -143,6 +143,36 @@ class Proc:
         self._log.close()
 
 
+def descendants(pid: int) -> dict[int, str]:
+    """Every living descendant of ``pid`` (pid → command name, from /proc), zombies left out."""
+    parents: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        command, rest = text.split(" (", 1)[1].rsplit(")", 1)
+        fields = rest.split()
+        if fields[0] != "Z":
+            parents[int(stat.parent.name)] = int(fields[1])
+            names[int(stat.parent.name)] = command
+    found: dict[int, str] = {}
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found.update({child: names[child] for child in frontier})
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a living process (a zombie is dead: it only waits to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def wait_for(predicate, *, timeout_s: float = 30, interval_s: float = 0.1, what: str = "condition"):  # type: ignore[no-untyped-def]
     """Poll ``predicate`` until it returns a truthy value; raise AssertionError naming ``what``."""
     deadline = time.monotonic() + timeout_s

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitops_tasks import children
 from gitops_tasks.sources import GitError
 
 #: Secret keys, as Flux names them.
@@ -87,12 +88,7 @@ def signing_config(key: SigningKey | None) -> Iterator[list[str]]:
     finally:
         if key.kind == "gpg":
             with suppress(OSError, subprocess.SubprocessError):
-                subprocess.run(
-                    ["gpgconf", "--homedir", str(tmp / "gnupg"), "--kill", "all"],
-                    capture_output=True,
-                    timeout=10,
-                    check=False,
-                )
+                children.run(["gpgconf", "--homedir", str(tmp / "gnupg"), "--kill", "all"], timeout_s=10)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -113,22 +109,15 @@ def _gpg_config(tmp: Path, key: SigningKey) -> list[str]:
     passphrase = _write_private(tmp / "passphrase", key.secret.get(GPG_PASSPHRASE, "").rstrip("\r\n"))
     base = [gpg, "--batch", "--pinentry-mode", "loopback", "--passphrase-file", str(passphrase)]
     try:
-        subprocess.run(
-            [*base, "--import"],
-            input=key.secret[GPG_KEY].encode(),
-            env=env,
-            capture_output=True,
-            timeout=DEFAULT_IMPORT_TIMEOUT_S,
-            check=True,
+        timeout_s = DEFAULT_IMPORT_TIMEOUT_S
+        children.run(
+            [*base, "--import"], input=key.secret[GPG_KEY].encode(), env=env, timeout_s=timeout_s
+        ).check_returncode()
+        listed = children.run(
+            [gpg, "--batch", "--with-colons", "--list-secret-keys"], env=env, timeout_s=timeout_s
         )
-        listing = subprocess.run(
-            [gpg, "--batch", "--with-colons", "--list-secret-keys"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=DEFAULT_IMPORT_TIMEOUT_S,
-            check=True,
-        ).stdout
+        listed.check_returncode()
+        listing = listed.stdout.decode(errors="replace")
     except (subprocess.SubprocessError, OSError):
         raise _invalid(
             f"Secret {key.secret_ref}: '{GPG_KEY}' is not an importable OpenPGP private key"

@@ -2,7 +2,8 @@
 
 No shell is involved; the URL follows ``--end-of-options`` so it can never be read as an option.
 Each call runs in its own process group and the whole group (git, ssh, remote helpers) is
-killed when the timeout expires. Every message that leaves this module is redacted.
+killed when the timeout expires; git and everything it starts die with the worker too
+(:mod:`gitops_tasks.children`). Every message that leaves this module is redacted.
 
 One exception to "git as a subprocess": :func:`ls_remote` on a ``git://`` URL (protocol v0)
 speaks the protocol itself (:mod:`.wire`), which saves a git process per poll; its failures
@@ -22,14 +23,12 @@ Failure reasons (:func:`classify`):
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from gitops_tasks import children
 from gitops_tasks.objects.durations import format_duration
 from gitops_tasks.sources import wire
 from gitops_tasks.sources.credentials import Remote, Transport, base_env, redact
@@ -97,11 +96,6 @@ def _timed_out(operation: str, display: str, budget: str, secrets: Sequence[str]
     return GitError("GitOperationTimedOut", redact(f"{operation} {display} timed out ({budget})", secrets))
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def run_git(
     args: Sequence[str],
     *,
@@ -126,26 +120,12 @@ def run_git(
     if protocol_version is not None:
         cmd += ["-c", f"protocol.version={protocol_version}"]
     cmd += list(args)
-    proc = subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
     try:
-        out, err = proc.communicate(timeout=max(timeout_s, 0.001))
+        proc = children.run(cmd, timeout_s=timeout_s, env=env, cwd=cwd)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        proc.communicate()
         budget = f"spec.timeout {format_duration(remote.timeout_s)}" if remote else format_duration(timeout_s)
         raise _timed_out(operation, display, budget, secrets) from None
-    except BaseException:
-        _kill_group(proc)
-        proc.communicate()
-        raise
+    out, err = proc.stdout, proc.stderr
     if proc.returncode != 0:
         stderr = err.decode("utf-8", errors="replace")
         if remote is None:
@@ -159,9 +139,7 @@ def run_git(
 def git_succeeds(args: Sequence[str], *, cwd: Path, timeout_s: float) -> bool:
     """Whether a local, quiet git command (``cat-file -e``, ``merge-base --is-ancestor``) exits 0."""
     try:
-        proc = subprocess.run(
-            ["git", *args], cwd=cwd, env=base_env(), capture_output=True, timeout=timeout_s, check=False
-        )
+        proc = children.run(["git", *args], cwd=cwd, env=base_env(), timeout_s=timeout_s)
     except subprocess.TimeoutExpired:
         return False
     return proc.returncode == 0

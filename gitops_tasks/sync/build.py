@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from gitops_tasks import children
 from gitops_tasks.boundedyaml import describe, safe_load
 from gitops_tasks.sync.errors import BuildError, PathError
 from gitops_tasks.sync.manifests import Manifest, ManifestError, parse
@@ -188,14 +189,8 @@ class Builder:
             self._check_refs(directory, set())
         kubectl = self.kubectl or find_kubectl()
         try:
-            proc = subprocess.run(
-                [kubectl, "kustomize", str(directory)],
-                cwd=directory,
-                capture_output=True,
-                text=True,
-                timeout=self.timeout_s,
-                check=False,
-            )
+            argv = [kubectl, "kustomize", str(directory)]
+            proc = children.run_text(argv, cwd=directory, timeout_s=self.timeout_s)
         except subprocess.TimeoutExpired:
             message = f"kustomize build of {rel} timed out after {self.timeout_s:g}s"
             raise BuildError(message, result="transient") from None

@@ -80,7 +80,10 @@ def run(
     try:
         if obj is None:
             summary: dict[str, Any] = {"result": "gone", "message": f"{ref} is not in the catalog"}
-        elif obj.suspended and reason == "schedule":
+        elif obj.suspended:
+            # As Flux's controllers: a suspended object is never reconciled, whatever asked for
+            # it (beat, a dependency's new revision or image, a webhook, send_task).
+            log.info("%s: suspended; the %s request is not run", ref, reason)
             summary = {"result": "suspended", "message": f"{ref} is suspended"}
         else:
             # Reconciling=True is written only for a run that takes a while (see store.runstate).

@@ -8,16 +8,13 @@ beat sends them again, not because the broker returns the dead worker's messages
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
-import signal
 import time
 from pathlib import Path
 
 from gitops_tasks.objects.model import ObjectRef
 from gitops_tasks.store.summary import condition
-from tests.procs import Proc, wait_for
+from tests.procs import wait_for
 
 #: Threads per worker; twice as many objects keep both workers' threads busy, four runs each.
 THREADS = 4
@@ -33,35 +30,6 @@ def git_repositories(names: list[str], url_of: dict[str, str]) -> str:
         f"spec: {{interval: 1h, timeout: 60s, url: '{url_of[name]}'}}\n"
         for name in names
     )
-
-
-def descendants(pid: int) -> list[int]:
-    """Every living descendant of ``pid`` (from /proc), children first."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    found, frontier = [], [pid]
-    while frontier:
-        children = [child for child, parent in parents.items() if parent in frontier]
-        found += children
-        frontier = children
-    return found
-
-
-def kill_with_children(worker: Proc) -> None:
-    """SIGKILL the worker and every process it started, as when its container or host dies.
-
-    (git runs in sessions of its own, so killing the worker's process group alone leaves its
-    git processes talking to the server.)"""
-    children = descendants(worker.pid)
-    worker.kill()
-    for child in children:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signal.SIGKILL)
 
 
 def overlapping(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -90,8 +58,8 @@ def test_a_killed_workers_objects_are_reconciled_again_by_another_worker(
     held_by_first = [name for name, holder in holders.items() if f":{first.pid}:" in holder]
     assert held_by_first, holders
 
-    # When worker A dies (SIGKILL, with the git processes it started)
-    kill_with_children(first)
+    # When worker A dies (SIGKILL; the git processes it started die with it)
+    first.kill()
     killed_at = time.time()
     slow_http.delay_s = 0.2
 
