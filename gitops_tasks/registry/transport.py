@@ -5,8 +5,9 @@ Every request, to a registry or to its token server, passes three per-host gates
 1. the host's **circuit** (:class:`gitops_tasks.ratelimit.HostCircuit`, shared by every worker): a
    host that answered 5xx, timed out or refused connections is blocked for a backoff that doubles
    per failure, and after repeated failures its circuit opens (one probe request at a time). A
-   short block is waited out; a longer one fails the call at once with the host's last real error
-   (``unavailable``, carrying ``retry_after_s``), so no worker slot is held for a failing host;
+   short block of a closed circuit is waited out (a blip); a longer one, or any block of an open
+   circuit, fails the call at once with the host's last real error (``unavailable``, carrying
+   ``retry_after_s``), so no worker slot is held for a failing host;
 2. one of the host's **request slots** in this process (``host_concurrency``), so a host that
    accepts connections and never answers holds at most that many threads; a call that finds them
    all busy re-queues (``busy``);
@@ -214,7 +215,7 @@ class Transport:
                 health = self.circuit.failed(host, exc.text)
                 call.failing[host] = health
                 patience_s = min(self.max_wait_s, call.remaining_s() - 0.1)
-                if attempts >= self.attempts or health.wait_s > patience_s:
+                if attempts >= self.attempts or health.open or health.wait_s > patience_s:
                     raise self._gave_up(call, host, exc, health) from None
                 continue  # the next admission waits out the host's (short) backoff
             if host in call.failing:
@@ -232,7 +233,8 @@ class Transport:
                     call.failing[host] = health
                 return
             call.failing[host] = health
-            if health.wait_s > min(self.max_wait_s, call.remaining_s() - 0.1):
+            # An open circuit lets one probe through after its block: waiting for that is futile.
+            if health.open or health.wait_s > min(self.max_wait_s, call.remaining_s() - 0.1):
                 raise unavailable(call.label, host, health)
             self._sleep(health.wait_s)
 

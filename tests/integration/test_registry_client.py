@@ -261,12 +261,12 @@ def test_persistent_5xx_is_a_transient_scan_failure(
     outcome = scan(
         registry_kit(), image_repository("app", f"{spec_registry.host}/team/app", insecure=True), tmp_path
     )
-    # Then 4 attempts went, each after the host's doubling backoff; the third failure opened the
-    # host's circuit, and the status names the registry's own error
+    # Then 3 attempts went, after the host's doubling backoff; the third failure opened the host's
+    # circuit, which ended the scan, and the status names the registry's own error
     assert (outcome.result, outcome.reason) == ("transient", "CircuitOpen")
     assert f"HTTP 500 from {spec_registry.host} (UNKNOWN: scripted failure)" in outcome.message
     assert "circuit open until" in outcome.message
-    assert len(spec_registry.log) == 4
+    assert len(spec_registry.log) == 3
 
 
 def test_connection_refused_is_a_transient_scan_failure(registry_kit, tmp_path: Path) -> None:
