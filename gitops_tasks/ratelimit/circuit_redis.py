@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gitops_tasks.ratelimit.circuit import HostCircuit, HostHealth, Op, Verdict
+from gitops_tasks.ratelimit.lua import clock_lua
 
 if TYPE_CHECKING:
     import redis
@@ -22,15 +23,9 @@ CIRCUIT_SCRIPT = """
 -- ARGV[7]  now in seconds, or "" for Redis's TIME (tests pass their own clock)
 -- Returns  {verdict, wait_s, failures, blocked_until, last_error, now} as strings; verdict is one
 --          of clean, go, probe, blocked, open. The hash expires forget-after past its last block.
-local function num(x) return string.format('%.17g', x) end
-local now
-if ARGV[7] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-else
-  now = tonumber(ARGV[7])
-end
-local threshold, first, longest = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+"""
+CIRCUIT_SCRIPT += clock_lua(7)
+CIRCUIT_SCRIPT += """local threshold, first, longest = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local forget = tonumber(ARGV[5])
 local h = redis.call('HMGET', KEYS[1], 'failures', 'level', 'blocked_until', 'probe_until', 'last_error')
 local exists = h[1] ~= false
