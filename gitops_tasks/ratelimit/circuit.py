@@ -28,7 +28,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 #: Failed requests in a row after which a host's circuit opens (one probe at a time after that).
 DEFAULT_CIRCUIT_FAILURES = 3
@@ -43,6 +43,15 @@ MAX_ERROR_CHARS = 300
 
 Verdict = Literal["clean", "go", "probe", "blocked", "open"]
 Op = Literal["admit", "fail"]
+
+
+class CircuitOptions(TypedDict, total=False):
+    """The keyword arguments every :class:`HostCircuit` takes."""
+
+    threshold: int
+    backoff_initial_s: float
+    backoff_max_s: float
+    forget_after_s: float
 
 
 @dataclass(frozen=True)
@@ -166,8 +175,8 @@ def decide(
 class MemoryHostCircuit(HostCircuit):
     """Circuits in a dict guarded by a lock; ``clock`` (default ``time.time``) is its time."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.time, **options: float) -> None:
-        super().__init__(**options)  # type: ignore[arg-type]
+    def __init__(self, *, clock: Callable[[], float] = time.time, **options: Unpack[CircuitOptions]) -> None:
+        super().__init__(**options)
         self._clock = clock
         self._lock = threading.Lock()
         self._states: dict[str, _State] = {}

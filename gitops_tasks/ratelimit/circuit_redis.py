@@ -6,9 +6,9 @@ same behaviours on both implementations.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
-from gitops_tasks.ratelimit.circuit import HostCircuit, HostHealth, Op, Verdict
+from gitops_tasks.ratelimit.circuit import CircuitOptions, HostCircuit, HostHealth, Op, Verdict
 from gitops_tasks.ratelimit.lua import clock_lua
 
 if TYPE_CHECKING:
@@ -83,7 +83,9 @@ class RedisHostCircuit(HostCircuit):
     Raises ``redis.RedisError`` when Redis is unreachable. ``client`` may decode responses or not.
     """
 
-    def __init__(self, client: redis.Redis[Any], keys: CircuitKeys, **options: Any) -> None:
+    def __init__(
+        self, client: redis.Redis[Any], keys: CircuitKeys, **options: Unpack[CircuitOptions]
+    ) -> None:
         super().__init__(**options)
         self.client = client
         self.keys = keys
