@@ -14,7 +14,8 @@ let through (half-open). A success anywhere closes the circuit. Rules, per host:
   ``go`` (failures below the threshold, no block) let it go; ``blocked`` (below the threshold) and
   ``open`` (at or above it) say how long to wait; after the block of an open circuit the first caller
   gets ``probe``, a lease of ``lease_s`` during which every other caller gets ``open``.
-- :meth:`HostCircuit.succeeded` forgets the host (closed, level 0).
+- :meth:`HostCircuit.succeeded` forgets the host (closed, level 0); :meth:`HostCircuit.release_probe`
+  gives back a probe lease whose request was never sent.
 
 The state expires ``forget_after_s`` after the last block ends, so a host that failed once long ago
 starts clean. ``RedisHostCircuit`` keeps the state in one hash per host, changed by one Lua script
@@ -42,7 +43,7 @@ DEFAULT_FORGET_AFTER_S = 900.0
 MAX_ERROR_CHARS = 300
 
 Verdict = Literal["clean", "go", "probe", "blocked", "open"]
-Op = Literal["admit", "fail"]
+Op = Literal["admit", "fail", "release"]
 
 
 class CircuitOptions(TypedDict, total=False):
@@ -106,6 +107,11 @@ class HostCircuit(ABC):
         """Record a failed request (5xx, timeout, connection error) whose text is ``error``."""
         return self._apply("fail", host, now=now, error=error[:MAX_ERROR_CHARS])
 
+    def release_probe(self, host: str, *, now: float | None = None) -> None:
+        """Give back a probe lease whose call ended without hearing from ``host`` (its request was
+        never sent: no free slot, rate limited), so another caller may probe at once."""
+        self._apply("release", host, now=now)
+
     def succeeded(self, host: str) -> None:
         """Record an answer from ``host``: its circuit closes for everyone."""
         self._forget(host)
@@ -158,6 +164,9 @@ def decide(
     if state is None:
         return None, HostHealth("clean", 0.0, 0, 0.0, "", now)
     s = state
+    if op == "release":
+        s.probe_until = 0.0
+        return s, HostHealth("open", 0.0, s.failures, s.blocked_until, s.last_error, now)
     opened = s.failures >= circuit.threshold
     if now < s.blocked_until:
         verdict, wait = ("open" if opened else "blocked"), s.blocked_until - now

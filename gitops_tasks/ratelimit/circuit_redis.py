@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 CIRCUIT_SCRIPT = """
 -- KEYS[1]  the host's circuit, a hash: failures, level, blocked_until, probe_until, last_error
--- ARGV[1]  "admit" (may a request go now?) or "fail" (record a failed request)
+-- ARGV[1]  "admit" (may a request go now?), "fail" (record a failed request) or "release" (give
+--          back the probe lease)
 -- ARGV[2]  threshold (failures that open the circuit)   ARGV[3] first block (s)
 -- ARGV[4]  longest block (s)                            ARGV[5] forget after (s)
 -- ARGV[6]  "admit": the probe lease (s); "fail": the error text
@@ -49,6 +50,10 @@ end
 
 if not exists then
   return {'clean', '0', '0', '0', '', num(now)}
+end
+if ARGV[1] == 'release' then
+  redis.call('HSET', KEYS[1], 'probe_until', '0')
+  return {'open', '0', tostring(failures), num(blocked), last, num(now)}
 end
 local verdict, wait = 'go', 0
 local opened = failures >= threshold

@@ -209,6 +209,10 @@ class Transport:
             self._admit(call, host)
             try:
                 response = self._once(call, host, method, url, max_bytes=max_bytes, **kwargs)
+            except RegistryError:
+                if call.failing.get(host) is not None and call.failing[host].verdict == "probe":
+                    self.circuit.release_probe(host)  # never sent: let another caller probe
+                raise
             except _HostFailure as exc:
                 attempts += 1
                 call.admitted.discard(host)

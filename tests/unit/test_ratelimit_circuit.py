@@ -100,3 +100,13 @@ def test_a_failure_long_ago_is_forgotten(ctx: Context) -> None:
 def test_bad_options_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         MemoryHostCircuit(**options)
+
+
+def test_a_probe_given_back_lets_the_next_caller_probe(make: Callable[..., HostCircuit]) -> None:
+    circuit = make(threshold=1, backoff_initial_s=1)
+    circuit.failed(HOST, "timed out", now=T0)
+    assert circuit.admit(HOST, lease_s=30, now=T0 + 1).verdict == "probe"
+    circuit.release_probe(HOST, now=T0 + 1.5)
+    assert circuit.admit(HOST, lease_s=30, now=T0 + 1.6).verdict == "probe"
+    circuit.release_probe("never-failed.example.com", now=T0)
+    assert circuit.admit("never-failed.example.com", lease_s=1, now=T0).verdict == "clean"
