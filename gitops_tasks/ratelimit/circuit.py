@@ -103,9 +103,12 @@ class HostCircuit(ABC):
         """May a request to ``host`` go now? A ``probe`` verdict holds the probe lease for ``lease_s``."""
         return self._apply("admit", host, now=now, lease_s=lease_s)
 
-    def failed(self, host: str, error: str, *, now: float | None = None) -> HostHealth:
-        """Record a failed request (5xx, timeout, connection error) whose text is ``error``."""
-        return self._apply("fail", host, now=now, error=error[:MAX_ERROR_CHARS])
+    def failed(self, host: str, error: str, *, probe: bool = False, now: float | None = None) -> HostHealth:
+        """Record a failed request (5xx, timeout, connection error) whose text is ``error``.
+
+        ``probe``: the request was the probe, whose lease ends with it (other failures leave the
+        lease alone: they answer requests sent before the circuit opened)."""
+        return self._apply("fail", host, now=now, error=error[:MAX_ERROR_CHARS], probe=probe)
 
     def release_probe(self, host: str, *, now: float | None = None) -> None:
         """Give back a probe lease whose call ended without hearing from ``host`` (its request was
@@ -118,7 +121,14 @@ class HostCircuit(ABC):
 
     @abstractmethod
     def _apply(
-        self, op: Op, host: str, *, now: float | None, lease_s: float = 0.0, error: str = ""
+        self,
+        op: Op,
+        host: str,
+        *,
+        now: float | None,
+        lease_s: float = 0.0,
+        error: str = "",
+        probe: bool = False,
     ) -> HostHealth: ...
 
     @abstractmethod
@@ -142,6 +152,7 @@ def decide(
     now: float,
     lease_s: float,
     error: str,
+    probe: bool = False,
     circuit: HostCircuit,
 ) -> tuple[_State | None, HostHealth]:
     """The rules on one host's state (pure; the Lua script in :mod:`.circuit_redis` mirrors it).
@@ -153,7 +164,8 @@ def decide(
         s = state or _State()
         s.failures += 1
         s.last_error = error
-        s.probe_until = 0.0
+        if probe:
+            s.probe_until = 0.0
         if now >= s.blocked_until:
             s.level += 1
             block_s = min(circuit.backoff_max_s, circuit.backoff_initial_s * 2.0 ** (s.level - 1))
@@ -191,12 +203,19 @@ class MemoryHostCircuit(HostCircuit):
         self._states: dict[str, _State] = {}
 
     def _apply(
-        self, op: Op, host: str, *, now: float | None, lease_s: float = 0.0, error: str = ""
+        self,
+        op: Op,
+        host: str,
+        *,
+        now: float | None,
+        lease_s: float = 0.0,
+        error: str = "",
+        probe: bool = False,
     ) -> HostHealth:
         with self._lock:
             now = self._clock() if now is None else now
             state, health = decide(
-                self._states.get(host), op, now=now, lease_s=lease_s, error=error, circuit=self
+                self._states.get(host), op, now=now, lease_s=lease_s, error=error, probe=probe, circuit=self
             )
             if state is None:
                 self._states.pop(host, None)

@@ -22,6 +22,7 @@ CIRCUIT_SCRIPT = """
 -- ARGV[4]  longest block (s)                            ARGV[5] forget after (s)
 -- ARGV[6]  "admit": the probe lease (s); "fail": the error text
 -- ARGV[7]  now in seconds, or "" for Redis's TIME (tests pass their own clock)
+-- ARGV[8]  "fail": "1" when the failed request was the probe (its lease ends), else "0"
 -- Returns  {verdict, wait_s, failures, blocked_until, last_error, now} as strings; verdict is one
 --          of clean, go, probe, blocked, open. The hash expires forget-after past its last block.
 """
@@ -40,8 +41,9 @@ if ARGV[1] == 'fail' then
     level = level + 1
     blocked = now + math.min(longest, first * 2 ^ (level - 1))
   end
+  if ARGV[8] == '1' then probe = 0 end
   redis.call('HSET', KEYS[1], 'failures', failures, 'level', level, 'blocked_until', num(blocked),
-    'probe_until', '0', 'last_error', last)
+    'probe_until', num(probe), 'last_error', last)
   redis.call('PEXPIRE', KEYS[1], math.ceil((blocked - now + forget) * 1000))
   local verdict = 'blocked'
   if failures >= threshold then verdict = 'open' end
@@ -97,7 +99,14 @@ class RedisHostCircuit(HostCircuit):
         self._script = client.register_script(CIRCUIT_SCRIPT)
 
     def _apply(
-        self, op: Op, host: str, *, now: float | None, lease_s: float = 0.0, error: str = ""
+        self,
+        op: Op,
+        host: str,
+        *,
+        now: float | None,
+        lease_s: float = 0.0,
+        error: str = "",
+        probe: bool = False,
     ) -> HostHealth:
         extra: str | float = error if op == "fail" else lease_s
         args: list[str | float] = [
@@ -108,6 +117,7 @@ class RedisHostCircuit(HostCircuit):
             self.forget_after_s,
             extra,
             "" if now is None else repr(float(now)),
+            "1" if probe else "0",
         ]
         verdict, wait, failures, blocked, last, seen = (
             v.decode() if isinstance(v, bytes) else str(v)

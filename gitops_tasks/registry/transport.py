@@ -210,13 +210,13 @@ class Transport:
             try:
                 response = self._once(call, host, method, url, max_bytes=max_bytes, **kwargs)
             except RegistryError:
-                if call.failing.get(host) is not None and call.failing[host].verdict == "probe":
+                if self._probing(call, host):
                     self.circuit.release_probe(host)  # never sent: let another caller probe
                 raise
             except _HostFailure as exc:
                 attempts += 1
                 call.admitted.discard(host)
-                health = self.circuit.failed(host, exc.text)
+                health = self.circuit.failed(host, exc.text, probe=self._probing(call, host))
                 call.failing[host] = health
                 patience_s = min(self.max_wait_s, call.remaining_s() - 0.1)
                 if attempts >= self.attempts or health.open or health.wait_s > patience_s:
@@ -226,6 +226,12 @@ class Transport:
                 self.circuit.succeeded(host)
                 del call.failing[host]
             return response
+
+    @staticmethod
+    def _probing(call: Call, host: str) -> bool:
+        """Whether ``call`` holds ``host``'s probe lease."""
+        found = call.failing.get(host)
+        return found is not None and found.verdict == "probe"
 
     def _admit(self, call: Call, host: str) -> None:
         """Pass the host's circuit, waiting out a short block; raise ``unavailable`` otherwise."""
@@ -337,15 +343,9 @@ class Transport:
 
     @staticmethod
     def _gave_up(call: Call, host: str, exc: _HostFailure, health: HostHealth) -> RegistryError:
-        until = stamp(health.blocked_until)
-        then = f"circuit open until {until}, then one probe" if health.open else f"next attempt after {until}"
-        return RegistryError(
-            "unavailable",
-            f"{call.label}: {exc.text}; backing off this host for every worker, {then}",
-            reason="CircuitOpen" if health.open else None,
-            retry_after_s=health.wait_s,
-            status_code=exc.status_code,
-        )
+        error = unavailable(call.label, host, health)
+        error.status_code = exc.status_code
+        return error
 
 
 def unavailable(

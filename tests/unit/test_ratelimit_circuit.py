@@ -66,11 +66,27 @@ def test_an_open_circuit_lets_one_probe_through_and_a_success_closes_it(
     assert probe.verdict == "probe"
     assert (other.verdict, other.wait_s) == ("open", pytest.approx(4.9))
     # A failed probe blocks for twice as long; the next probe's success closes the circuit
-    failed = circuit.failed(HOST, "cannot reach h", now=T0 + 2)
+    failed = circuit.failed(HOST, "cannot reach h", probe=True, now=T0 + 2)
     assert failed.wait_s == pytest.approx(2)
     assert circuit.admit(HOST, lease_s=5, now=T0 + 4.1).verdict == "probe"
     circuit.succeeded(HOST)
     assert circuit.admit(HOST, lease_s=5, now=T0 + 4.2).verdict == "clean"
+
+
+def test_a_stale_failure_leaves_the_probe_lease_alone(make: Callable[..., HostCircuit]) -> None:
+    # Given an open circuit whose probe went at T0+1 with a 5 s lease
+    circuit = make(threshold=1, backoff_initial_s=1)
+    circuit.failed(HOST, "timed out", now=T0)
+    assert circuit.admit(HOST, lease_s=5, now=T0 + 1).verdict == "probe"
+    # When a request sent before the circuit opened fails (it backs the host off again)
+    stale = circuit.failed(HOST, "timed out", now=T0 + 1.5)
+    # Then after that block nobody else probes while the probe's lease runs
+    seen = circuit.admit(HOST, lease_s=5, now=T0 + 3.6)
+    assert stale.blocked_until == pytest.approx(T0 + 3.5)
+    assert (seen.verdict, seen.wait_s) == ("open", pytest.approx(2.4))
+    # And the probe's own failure ends its lease
+    circuit.failed(HOST, "timed out", probe=True, now=T0 + 4)
+    assert circuit.admit(HOST, lease_s=5, now=T0 + 8.1).verdict == "probe"
 
 
 def test_a_probe_that_never_reports_back_expires(make: Callable[..., HostCircuit]) -> None:
