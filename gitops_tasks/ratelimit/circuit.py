@@ -46,6 +46,16 @@ Verdict = Literal["clean", "go", "probe", "blocked", "open"]
 Op = Literal["admit", "fail", "release"]
 
 
+@dataclass(frozen=True)
+class Ask:
+    """What one operation carries: the probe lease (admit), the error and whether it was the
+    probe's (fail)."""
+
+    lease_s: float = 0.0
+    error: str = ""
+    probe: bool = False
+
+
 class CircuitOptions(TypedDict, total=False):
     """The keyword arguments every :class:`HostCircuit` takes."""
 
@@ -101,35 +111,26 @@ class HostCircuit(ABC):
 
     def admit(self, host: str, *, lease_s: float, now: float | None = None) -> HostHealth:
         """May a request to ``host`` go now? A ``probe`` verdict holds the probe lease for ``lease_s``."""
-        return self._apply("admit", host, now=now, lease_s=lease_s)
+        return self._apply("admit", host, now=now, ask=Ask(lease_s=lease_s))
 
     def failed(self, host: str, error: str, *, probe: bool = False, now: float | None = None) -> HostHealth:
         """Record a failed request (5xx, timeout, connection error) whose text is ``error``.
 
         ``probe``: the request was the probe, whose lease ends with it (other failures leave the
         lease alone: they answer requests sent before the circuit opened)."""
-        return self._apply("fail", host, now=now, error=error[:MAX_ERROR_CHARS], probe=probe)
+        return self._apply("fail", host, now=now, ask=Ask(error=error[:MAX_ERROR_CHARS], probe=probe))
 
     def release_probe(self, host: str, *, now: float | None = None) -> None:
         """Give back a probe lease whose call ended without hearing from ``host`` (its request was
         never sent: no free slot, rate limited), so another caller may probe at once."""
-        self._apply("release", host, now=now)
+        self._apply("release", host, now=now, ask=Ask())
 
     def succeeded(self, host: str) -> None:
         """Record an answer from ``host``: its circuit closes for everyone."""
         self._forget(host)
 
     @abstractmethod
-    def _apply(
-        self,
-        op: Op,
-        host: str,
-        *,
-        now: float | None,
-        lease_s: float = 0.0,
-        error: str = "",
-        probe: bool = False,
-    ) -> HostHealth: ...
+    def _apply(self, op: Op, host: str, *, now: float | None, ask: Ask) -> HostHealth: ...
 
     @abstractmethod
     def _forget(self, host: str) -> None: ...
@@ -150,9 +151,7 @@ def decide(
     op: Op,
     *,
     now: float,
-    lease_s: float,
-    error: str,
-    probe: bool = False,
+    ask: Ask,
     circuit: HostCircuit,
 ) -> tuple[_State | None, HostHealth]:
     """The rules on one host's state (pure; the Lua script in :mod:`.circuit_redis` mirrors it).
@@ -163,8 +162,8 @@ def decide(
     if op == "fail":
         s = state or _State()
         s.failures += 1
-        s.last_error = error
-        if probe:
+        s.last_error = ask.error
+        if ask.probe:
             s.probe_until = 0.0
         if now >= s.blocked_until:
             s.level += 1
@@ -187,7 +186,7 @@ def decide(
     elif now < s.probe_until:
         verdict, wait = "open", s.probe_until - now
     else:
-        s.probe_until = now + lease_s
+        s.probe_until = now + ask.lease_s
         s.expires = max(s.expires, s.probe_until + circuit.forget_after_s)
         verdict, wait = "probe", 0.0
     return s, HostHealth(verdict, wait, s.failures, s.blocked_until, s.last_error, now)
@@ -202,21 +201,10 @@ class MemoryHostCircuit(HostCircuit):
         self._lock = threading.Lock()
         self._states: dict[str, _State] = {}
 
-    def _apply(
-        self,
-        op: Op,
-        host: str,
-        *,
-        now: float | None,
-        lease_s: float = 0.0,
-        error: str = "",
-        probe: bool = False,
-    ) -> HostHealth:
+    def _apply(self, op: Op, host: str, *, now: float | None, ask: Ask) -> HostHealth:
         with self._lock:
             now = self._clock() if now is None else now
-            state, health = decide(
-                self._states.get(host), op, now=now, lease_s=lease_s, error=error, probe=probe, circuit=self
-            )
+            state, health = decide(self._states.get(host), op, now=now, ask=ask, circuit=self)
             if state is None:
                 self._states.pop(host, None)
             else:

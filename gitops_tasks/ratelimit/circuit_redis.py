@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
-from gitops_tasks.ratelimit.circuit import CircuitOptions, HostCircuit, HostHealth, Op, Verdict
+from gitops_tasks.ratelimit.circuit import Ask, CircuitOptions, HostCircuit, HostHealth, Op, Verdict
 from gitops_tasks.ratelimit.lua import clock_lua
 
 if TYPE_CHECKING:
@@ -98,17 +98,8 @@ class RedisHostCircuit(HostCircuit):
         self.keys = keys
         self._script = client.register_script(CIRCUIT_SCRIPT)
 
-    def _apply(
-        self,
-        op: Op,
-        host: str,
-        *,
-        now: float | None,
-        lease_s: float = 0.0,
-        error: str = "",
-        probe: bool = False,
-    ) -> HostHealth:
-        extra: str | float = error if op == "fail" else lease_s
+    def _apply(self, op: Op, host: str, *, now: float | None, ask: Ask) -> HostHealth:
+        extra: str | float = ask.error if op == "fail" else ask.lease_s
         args: list[str | float] = [
             op,
             self.threshold,
@@ -117,7 +108,7 @@ class RedisHostCircuit(HostCircuit):
             self.forget_after_s,
             extra,
             "" if now is None else repr(float(now)),
-            "1" if probe else "0",
+            "1" if ask.probe else "0",
         ]
         verdict, wait, failures, blocked, last, seen = (
             v.decode() if isinstance(v, bytes) else str(v)
