@@ -55,6 +55,16 @@ DEFAULT_REGISTRY_BURST = 10
 #: Share of that rate left unused (one token of the burst is kept back too), so that requests which
 #: take a few ms longer than others to reach the registry still arrive within the limit.
 DEFAULT_REGISTRY_MARGIN = 0.02
+#: Requests in flight to one registry host per worker process (a hanging host holds no more threads).
+DEFAULT_REGISTRY_HOST_CONCURRENCY = 4
+#: Failed requests in a row (5xx, timeouts, refused connections) that open a registry host's circuit.
+DEFAULT_REGISTRY_CIRCUIT_FAILURES = 3
+#: Longest backoff of a failing registry host: the cool-down between probes of a host that stays down.
+DEFAULT_REGISTRY_HOST_BACKOFF_MAX_S = 300.0
+#: Caps on what one scan reads: bytes per tag-list answer, tags per repository, pages per scan.
+DEFAULT_REGISTRY_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+DEFAULT_REGISTRY_MAX_TAGS = 50_000
+DEFAULT_REGISTRY_MAX_PAGES = 500
 #: Queues a worker serves when none are named.
 ALL_QUEUES = ("git", "registry", "automation", "sync", "notify", "priority")
 
@@ -99,6 +109,12 @@ class Settings:
     registry_include_image: tuple[str, ...] = ()
     registry_exclude_image: tuple[str, ...] = ()
     registry_disable_scanning: bool = False
+    registry_host_concurrency: int = DEFAULT_REGISTRY_HOST_CONCURRENCY
+    registry_circuit_failures: int = DEFAULT_REGISTRY_CIRCUIT_FAILURES
+    registry_host_backoff_max_s: float = DEFAULT_REGISTRY_HOST_BACKOFF_MAX_S
+    registry_max_response_bytes: int = DEFAULT_REGISTRY_MAX_RESPONSE_BYTES
+    registry_max_tags: int = DEFAULT_REGISTRY_MAX_TAGS
+    registry_max_pages: int = DEFAULT_REGISTRY_MAX_PAGES
     #: Append "[ci skip]" to automation commit messages (Flux v1's --git-ci-skip).
     git_ci_skip: bool = False
     #: Compute and report automation changes but push nothing (Flux v1's --git-readonly).
@@ -254,6 +270,12 @@ ENV_VARS: dict[str, str] = {
     "registry_include_image": "GITOPS_TASKS_REGISTRY_INCLUDE_IMAGE",
     "registry_exclude_image": "GITOPS_TASKS_REGISTRY_EXCLUDE_IMAGE",
     "registry_disable_scanning": "GITOPS_TASKS_REGISTRY_DISABLE_SCANNING",
+    "registry_host_concurrency": "GITOPS_TASKS_REGISTRY_HOST_CONCURRENCY",
+    "registry_circuit_failures": "GITOPS_TASKS_REGISTRY_CIRCUIT_FAILURES",
+    "registry_host_backoff_max_s": "GITOPS_TASKS_REGISTRY_HOST_BACKOFF_MAX_S",
+    "registry_max_response_bytes": "GITOPS_TASKS_REGISTRY_MAX_RESPONSE_BYTES",
+    "registry_max_tags": "GITOPS_TASKS_REGISTRY_MAX_TAGS",
+    "registry_max_pages": "GITOPS_TASKS_REGISTRY_MAX_PAGES",
     "git_ci_skip": "GITOPS_TASKS_GIT_CI_SKIP",
     "git_readonly": "GITOPS_TASKS_GIT_READONLY",
     "kubeconfig": "GITOPS_TASKS_KUBECONFIG",

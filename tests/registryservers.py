@@ -8,6 +8,8 @@
   where distribution 2.8 does not: tag-list pagination with ``n``/``last`` and ``Link``, bearer
   tokens from its own token endpoint (counted), 429 with Retry-After and 5xx on demand, and a
   timestamped log of every request.
+- :class:`HangingServer`: a TCP server that accepts connections and never answers (a registry host
+  whose process is stuck), recording when each connection opened and closed.
 - :func:`realistic_tags`: tag lists shaped like real repositories' (semver with variants, CI
   builds, git SHAs, dates), for size measurements.
 """
@@ -294,7 +296,10 @@ class SpecRegistry:
     for absolute URLs). With ``token_auth`` the registry answers 401 with a Bearer challenge whose
     realm is its own ``/token`` endpoint, which issues tokens living ``token_lifetime_s``
     (checking ``username``/``password`` by basic auth when set). ``fail(...)`` scripts the next
-    answers; ``log`` records every request.
+    answers; ``log`` records every request. Hostile repositories: ``set_endless(name)`` serves pages
+    whose ``Link`` never ends; ``set_huge(name, size)`` answers one tag list of ``size`` bytes,
+    generated while it is written (the server never holds it), and ``sent[name]`` counts the bytes
+    the client took before hanging up.
     """
 
     def __init__(
@@ -316,6 +321,10 @@ class SpecRegistry:
         self.tokens: dict[str, tuple[float, str]] = {}
         self.failures: deque[Failure] = deque()
         self.log: list[Logged] = []
+        self.endless: set[str] = set()
+        self.huge: dict[str, int] = {}
+        self.unannounced: set[str] = set()
+        self.sent: dict[str, int] = {}
         self.lock = threading.Lock()
         self.port = 0
         self._httpd: _SpecHTTPd | None = None
@@ -332,6 +341,18 @@ class SpecRegistry:
     def set_tags(self, name: str, tags: list[str]) -> None:
         with self.lock:
             self.repos[name] = sorted(set(tags))
+
+    def set_endless(self, name: str) -> None:
+        with self.lock:
+            self.endless.add(name)
+
+    def set_huge(self, name: str, size: int, *, announce: bool = True) -> None:
+        """``announce=False`` sends no Content-Length (the body ends when the connection closes)."""
+        with self.lock:
+            self.huge[name] = size
+            self.sent[name] = 0
+            if not announce:
+                self.unannounced.add(name)
 
     def fail(
         self,
@@ -422,12 +443,48 @@ class _SpecHandler(QuietHandler):
             status, headers, payload = self._registry(parts.path, parse_qs(parts.query))
         with owner.lock:
             owner.log.append(Logged(arrived, self.command, self.path, status, target))
+            huge = owner.huge.get(payload.decode()) if status == _HUGE else None
+        if huge is not None:
+            self._send_huge(payload.decode(), huge)
+            return
         self.send_response(status)
         for key, value in headers:
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+    def _send_huge(self, name: str, size: int) -> None:
+        """A ``{"name": …, "tags": ["t0", "t1", …]}`` body of exactly ``size`` bytes, written in
+        chunks as it is generated; stops when the client hangs up."""
+        owner = self.server.owner
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if name in owner.unannounced:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(size))
+        self.end_headers()
+        head, tail = json.dumps({"name": name})[:-1].encode() + b', "tags": [', b"]}"
+        written, index = 0, 0
+        try:
+            self.wfile.write(head)
+            written = len(head)
+            while written < size:
+                chunk = bytearray()
+                while len(chunk) < 65536 and written + len(chunk) < size - len(tail) - 16:
+                    chunk += b'"t%d",' % index
+                    index += 1
+                room = size - len(tail) - written - len(chunk)
+                if room <= 16:  # the last tag pads the body to its announced size
+                    chunk += b'"' + b"x" * max(0, room - 2) + b'"' + tail
+                self.wfile.write(bytes(chunk))
+                written += len(chunk)
+                with owner.lock:
+                    owner.sent[name] = written
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     @staticmethod
     def _errors(code: str, message: str) -> bytes:
@@ -489,6 +546,11 @@ class _SpecHandler(QuietHandler):
             return 200, [json_type], b"{}"
         with owner.lock:
             tags = owner.repos.get(name)
+            endless, huge = name in owner.endless, name in owner.huge
+        if huge:
+            return _HUGE, [], name.encode()
+        if endless:
+            return self._endless(name, query)
         if tags is None:
             return 404, [json_type], self._errors("NAME_UNKNOWN", f"repository name not known: {name}")
         try:
@@ -503,6 +565,86 @@ class _SpecHandler(QuietHandler):
             link = f"/v2/{name}/tags/list?n={n}&last={page[-1]}"
             headers.append(("Link", f'<{owner.url if owner.absolute_links else ""}{link}>; rel="next"'))
         return 200, headers, json.dumps({"name": name, "tags": page}).encode()
+
+    def _endless(self, name: str, query: dict[str, list[str]]) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Page k holds ``page_max`` tags never seen before, and links to page k+1, forever."""
+        owner = self.server.owner
+        page = int(query.get("last", ["p0"])[-1][1:] or 0)
+        tags = [f"p{page + 1}-{i}" for i in range(owner.page_max)]
+        link = f'</v2/{name}/tags/list?n={owner.page_max}&last=p{page + 1}>; rel="next"'
+        headers = [("Content-Type", "application/json"), ("Link", link)]
+        return 200, headers, json.dumps({"name": name, "tags": tags}).encode()
+
+
+#: Internal status of :meth:`_SpecHandler._registry`: stream a huge body instead.
+_HUGE = -1
+
+
+class HangingServer:
+    """Accepts TCP connections on 127.0.0.1 and never answers; each one is held until the client
+    closes it. ``connections`` lists (opened, closed or None) in ``time.monotonic()``."""
+
+    def __init__(self) -> None:
+        self.connections: list[list[float | None]] = []
+        self.lock = threading.Lock()
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(128)
+        self.port = int(self._sock.getsockname()[1])
+        self._stopped = threading.Event()
+        threading.Thread(target=self._accept, name="hanging-server", daemon=True).start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            record: list[float | None] = [time.monotonic(), None]
+            with self.lock:
+                self.connections.append(record)
+            threading.Thread(target=self._hold, args=(conn, record), daemon=True).start()
+
+    def _hold(self, conn: socket.socket, record: list[float | None]) -> None:
+        with conn, contextlib.suppress(OSError):
+            while not self._stopped.is_set() and conn.recv(65536):
+                pass
+        with self.lock:
+            record[1] = time.monotonic()
+
+    def most_open_at_once(self, *, since: float = 0.0) -> int:
+        """The most connections open at the same moment, counting those opened after ``since``."""
+        with self.lock:
+            spans = [
+                (o, c if c is not None else float("inf")) for o, c in self.connections if o and o >= since
+            ]
+        edges = sorted([(o, 1) for o, _ in spans] + [(c, -1) for _, c in spans])
+        most = now = 0
+        for _, step in edges:
+            now += step
+            most = max(most, now)
+        return most
+
+    def first_closed(self) -> float | None:
+        with self.lock:
+            closed = [c for _, c in self.connections if c is not None]
+        return min(closed) if closed else None
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._sock.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
 
 
 def max_in_window(times: list[float], window_s: float) -> int:

@@ -10,6 +10,22 @@ The rules it implements are described in :mod:`gitops_tasks.ratelimit.base`; ``m
 
 from __future__ import annotations
 
+
+def clock_lua(argv_index: int) -> str:
+    """Lua defining ``num`` (a number as text, ``%.17g``) and ``now``: ``ARGV[argv_index]`` in
+    seconds, or Redis's ``TIME`` when that argument is empty (tests pass their own clock)."""
+    return (
+        "local function num(x) return string.format('%.17g', x) end\n"
+        "local now\n"
+        f"if ARGV[{argv_index}] == '' then\n"
+        "  local t = redis.call('TIME')\n"
+        "  now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
+        "else\n"
+        f"  now = tonumber(ARGV[{argv_index}])\n"
+        "end\n"
+    )
+
+
 BUCKET_SCRIPT = """
 -- KEYS[1]  the host's bucket, a hash: tokens (negative while slots are reserved ahead), ts (the
 --          time the tokens are counted at; in the future during a block), rate (right after the
@@ -23,15 +39,9 @@ BUCKET_SCRIPT = """
 -- ARGV[8]  now in seconds, or "" for Redis's TIME (tests pass their own clock)
 -- Returns  {wait_s, taken, rate, tokens, blocked_until, throttled_at or "", now} as strings: the
 --          seconds until the caller's (or the next) slot, and "1" when a token or slot was taken.
-local function num(x) return string.format('%.17g', x) end
-local now
-if ARGV[8] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-else
-  now = tonumber(ARGV[8])
-end
-local op, cfg, burst = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+"""
+BUCKET_SCRIPT += clock_lua(8)
+BUCKET_SCRIPT += """local op, cfg, burst = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local floor, quiet, step = math.min(tonumber(ARGV[4]), cfg), tonumber(ARGV[5]), tonumber(ARGV[6])
 local h = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'rate', 'throttled_at', 'blocked_until')
 local tokens, ts = tonumber(h[1]) or burst, tonumber(h[2]) or now

@@ -31,8 +31,17 @@ from gitops_tasks.registry.transport import Call, Transport, ca_bundle, detail
 
 #: Tags asked for per page (``?n=``); a registry may send fewer, with a ``Link`` to the rest.
 DEFAULT_PAGE_SIZE = 1000
-#: Pages followed at most (a registry whose links loop must not keep a worker forever).
-DEFAULT_MAX_PAGES = 10_000
+#: Pages followed per scan at most, so a ``Link`` chain that never ends stops. 50,000 tags (the
+#: default tag cap) at 100 per page, the smallest page real registries send, is 500 pages.
+DEFAULT_MAX_PAGES = 500
+#: Tags per repository at most. The largest public repositories hold about 9,000 (Docker Hub's
+#: most tagged official images) to 20,000 (CI images tagged per commit); 50,000 leaves room and
+#: bounds a worker's memory (a list of that size is ~4 MB in Python).
+DEFAULT_MAX_TAGS = 50_000
+#: Bytes of one tag-list answer at most, read in chunks and never held past this. A page of 1,000
+#: tags is ~30 KB; registries that send every tag in one answer with per-image details (GCR's
+#: ``manifest`` map, ~300 bytes per image) reach ~15 MB at the tag cap.
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 #: OAuth2 client id sent with a refresh-token grant.
 OAUTH_CLIENT_ID = "gitops-tasks"
 
@@ -93,10 +102,23 @@ class RegistryClient:
         tokens: TokenCache,
         page_size: int = DEFAULT_PAGE_SIZE,
         open_host_ttl_s: float = DEFAULT_OPEN_HOST_TTL_S,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        max_tags: int = DEFAULT_MAX_TAGS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        for name, value in (
+            ("max_pages", max_pages),
+            ("max_tags", max_tags),
+            ("max_response_bytes", max_response_bytes),
+        ):
+            if value < 1:
+                raise ValueError(f"registry {name}={value!r}: expected a whole number >= 1")
         self.transport = transport
         self.tokens = tokens
         self.page_size = page_size
+        self.max_pages = max_pages
+        self.max_tags = max_tags
+        self.max_response_bytes = max_response_bytes
         #: Hosts that answered with a Basic challenge: later scans send credentials at once.
         self._basic_hosts: set[str] = set()
         self.open_hosts = OpenHosts(ttl_s=open_host_ttl_s)
@@ -114,7 +136,9 @@ class RegistryClient:
 
         ``insecure`` speaks plain HTTP. Raises :class:`RegistryError`: ``auth`` (401/403),
         ``not_found`` (404), ``rate_limited`` (with ``retry_after_s``), ``transient`` (network,
-        5xx, timeout, malformed answers).
+        5xx, timeout, malformed answers), ``unavailable`` / ``busy`` (see :class:`.Transport`),
+        ``limit`` (more than ``max_pages`` pages, ``max_tags`` tags or ``max_response_bytes`` in one
+        answer: reasons ``TooManyPages`` and ``TagListTooLarge``).
         """
         scan = _Scan(
             label=image.name,
@@ -131,12 +155,27 @@ class RegistryClient:
         tags: dict[str, None] = {}
         pages = 0
         while url is not None:
-            if url in seen or pages >= DEFAULT_MAX_PAGES:
+            if url in seen:
                 raise RegistryError("transient", f"{image}: the tag list's Link pagination loops at {url}")
+            if pages >= self.max_pages:
+                raise RegistryError(
+                    "limit",
+                    f"{image}: the tag list goes on past {self.max_pages} pages ({len(tags)} tags so far; "
+                    "the registry's Link pagination may never end); raise GITOPS_TASKS_REGISTRY_MAX_PAGES "
+                    "if the repository really is that large",
+                    reason="TooManyPages",
+                )
             seen.add(url)
             response = self._get_authorized(scan, url)
             tags.update(dict.fromkeys(self._page_tags(scan, response)))
             pages += 1
+            if len(tags) > self.max_tags:
+                raise RegistryError(
+                    "limit",
+                    f"{image}: the repository has more than {self.max_tags} tags (limit "
+                    "GITOPS_TASKS_REGISTRY_MAX_TAGS); raise it, or delete old tags in the registry",
+                    reason="TagListTooLarge",
+                )
             url = parse_next_link(response.headers.get("Link"), url)
             if url is not None and _origin(url) != (scan.scheme, image.host):
                 raise RegistryError(
@@ -167,8 +206,24 @@ class RegistryClient:
         scan.cached_token = True
         return f"Bearer {cached}"
 
+    def _get(self, scan: _Scan, url: str) -> requests.Response:
+        try:
+            return self.transport.request(
+                scan, "GET", url, headers=self._auth_headers(scan), max_bytes=self.max_response_bytes
+            )
+        except RegistryError as exc:
+            if exc.kind != "limit":
+                raise
+            raise RegistryError(
+                "limit",
+                f"{scan.image}: {scan.image.host} sent a tag list answer larger than "
+                f"{self.max_response_bytes} bytes (limit GITOPS_TASKS_REGISTRY_MAX_RESPONSE_BYTES); the "
+                "scan stopped reading it",
+                reason="TagListTooLarge",
+            ) from None
+
     def _get_authorized(self, scan: _Scan, url: str) -> requests.Response:
-        response = self.transport.request(scan, "GET", url, headers=self._auth_headers(scan))
+        response = self._get(scan, url)
         if response.status_code == 401:
             self.open_hosts.challenged(scan.image.host)
             if scan.skipped_token_cache and scan.authorization is None:
@@ -176,7 +231,7 @@ class RegistryClient:
                 scan.skipped_token_cache = False
                 scan.authorization = self._cached_token(scan)
                 if scan.authorization is not None:
-                    response = self.transport.request(scan, "GET", url, headers=self._auth_headers(scan))
+                    response = self._get(scan, url)
         elif response.status_code == 200 and scan.authorization is None:
             self.open_hosts.answered(scan.image.host)
         if response.status_code == 401:
@@ -184,7 +239,7 @@ class RegistryClient:
                 self.tokens.forget(scan.image.host, scan.image.scope, scan.identity)
                 scan.cached_token = False
             self._authenticate(scan, parse_www_authenticate(response.headers.get("WWW-Authenticate")))
-            response = self.transport.request(scan, "GET", url, headers=self._auth_headers(scan))
+            response = self._get(scan, url)
         if response.status_code in (401, 403):
             raise self._refused(scan, response, scan.image.host)
         if response.status_code == 404:

@@ -8,6 +8,8 @@ reason                     result      when
 ``ImageExcluded``          waiting     the include/exclude image globs forbid this image (idem)
 ``RateLimited``            waiting     the registry host's limit would keep us waiting; retried
                                        after ``retry_after_s`` (re-queued, no worker slot held)
+``HostBusy``               waiting     every request slot of the host in this worker is taken
+                                       (a host slow to answer); re-queued after a few seconds
 ``InvalidImage``           stalled     ``spec.image`` has a tag, a digest or bad characters
 ``InvalidExclusionList``   stalled     a ``spec.exclusionList`` entry is not a regex
 ``SecretNotFound``         stalled     ``spec.secretRef`` / ``spec.certSecretRef`` names no Secret
@@ -15,8 +17,19 @@ reason                     result      when
 ``InvalidDockerConfig``    stalled     a docker config file or credential helper failed
 ``AuthenticationFailed``   stalled     the registry or its token server answered 401/403
 ``ImageNotFound``          transient   404 / NAME_UNKNOWN: the repository does not exist (yet)
-``ScanFailed``             transient   network, timeout, TLS, 5xx, malformed answers
+``ScanFailed``             transient   network, timeout, TLS, 5xx, malformed answers; also a
+                                       host backing off after such failures (the message names
+                                       its last error and when it is tried again)
+``CircuitOpen``            transient   the host failed ``GITOPS_TASKS_REGISTRY_CIRCUIT_FAILURES``
+                                       requests in a row: scans fail at once until the cool-down
+                                       ends, then one probe request goes
+``TagListTooLarge``        stalled     one answer passed ``GITOPS_TASKS_REGISTRY_MAX_RESPONSE_BYTES``
+                                       or the tags passed ``GITOPS_TASKS_REGISTRY_MAX_TAGS``
+``TooManyPages``           stalled     the ``Link`` chain passed ``GITOPS_TASKS_REGISTRY_MAX_PAGES``
 =========================  ==========  ========================================================
+
+Why the caps are ``stalled``: the registry will keep sending the same, and only a person (raising
+the setting, or pruning tags) changes that; a stalled object is still looked at every interval.
 
 Why ``ImageNotFound`` is transient: a repository is often declared before its first image is
 pushed, and it appears without anyone touching the object; a typo also shows up at once in status
@@ -52,6 +65,7 @@ SUCCEEDED = "Succeeded"
 SCANNING_DISABLED = "ScanningDisabled"
 IMAGE_EXCLUDED = "ImageExcluded"
 RATE_LIMITED = "RateLimited"
+HOST_BUSY = "HostBusy"
 AUTHENTICATION_FAILED = "AuthenticationFailed"
 IMAGE_NOT_FOUND = "ImageNotFound"
 SCAN_FAILED = "ScanFailed"
@@ -69,6 +83,9 @@ _REASON_BY_KIND = {
     "rate_limited": RATE_LIMITED,
     "invalid": INVALID_SPEC,
     "transient": SCAN_FAILED,
+    "unavailable": SCAN_FAILED,
+    "busy": HOST_BUSY,
+    "limit": SCAN_FAILED,
 }
 
 
@@ -145,10 +162,10 @@ def reconcile(
 def _failed(obj: Object, exc: RegistryError, rng: random.Random | None) -> Outcome:
     reason = exc.reason or _REASON_BY_KIND[exc.kind]
     message = f"{obj.ref}: {exc.message}" if not exc.message.startswith(str(obj.ref)) else exc.message
-    if exc.kind == "rate_limited":
+    if exc.kind in ("rate_limited", "busy"):
         base = exc.retry_after_s if exc.retry_after_s is not None else DEFAULT_RATE_LIMIT_RETRY_S
         delay = base * (1 + (rng or random.Random()).uniform(0, DEFAULT_RATE_LIMIT_JITTER)) + 0.05
         return Outcome("waiting", reason, f"{message}; scan re-queued", retry_after_s=delay)
-    if exc.kind in ("auth", "invalid"):
+    if exc.kind in ("auth", "invalid", "limit"):
         return Outcome("stalled", reason, message)
     return Outcome("transient", reason, message)

@@ -98,6 +98,10 @@ class Keys:
         """Hash: the global token bucket of one registry host (tokens, last refill, rate, penalty)."""
         return f"{self.prefix}rl:{host}"
 
+    def host_circuit(self, host: str) -> str:
+        """Hash with TTL: one registry host's circuit (failures, backoff level, block, probe lease)."""
+        return f"{self.prefix}circuit:{host}"
+
     def registry_token(self, host: str, scope: str) -> str:
         """String with TTL: a registry bearer token for (host, scope), shared by every worker."""
         digest = hashlib.sha256(f"{host}\0{scope}".encode()).hexdigest()[:24]

@@ -28,7 +28,7 @@ from gitops_tasks import tasknames
 from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.objects.outcome import Outcome
 from gitops_tasks.objects.selectors import selects
-from gitops_tasks.ratelimit import RedisTokenBucket
+from gitops_tasks.ratelimit import RedisHostCircuit, RedisTokenBucket
 from gitops_tasks.redact import redact
 from gitops_tasks.registry.auth import ClusterSecrets
 from gitops_tasks.registry.client import RegistryClient
@@ -148,8 +148,21 @@ def handles(ctx: Context) -> RegistryHandles:
                 margin=settings.registry_margin,
                 host_overrides=settings.registry_hosts,
             )
+            circuit = RedisHostCircuit(
+                ctx.client,
+                ctx.keys,
+                threshold=settings.registry_circuit_failures,
+                backoff_max_s=settings.registry_host_backoff_max_s,
+            )
+            transport = Transport(
+                limiter, circuit=circuit, host_concurrency=settings.registry_host_concurrency
+            )
             client = RegistryClient(
-                transport=Transport(limiter), tokens=RedisTokenCache(ctx.client, ctx.keys)
+                transport=transport,
+                tokens=RedisTokenCache(ctx.client, ctx.keys),
+                max_pages=settings.registry_max_pages,
+                max_tags=settings.registry_max_tags,
+                max_response_bytes=settings.registry_max_response_bytes,
             )
             # Tag lists are compressed bytes: they need a client that does not decode answers.
             binary = redis.Redis.from_url(settings.effective_redis_url(), health_check_interval=30)

@@ -261,17 +261,23 @@ def test_persistent_5xx_is_a_transient_scan_failure(
     outcome = scan(
         registry_kit(), image_repository("app", f"{spec_registry.host}/team/app", insecure=True), tmp_path
     )
-    assert (outcome.result, outcome.reason) == ("transient", "ScanFailed")
-    assert "answered 500" in outcome.message
-    assert len(spec_registry.log) == 4
+    # Then 3 attempts went, after the host's doubling backoff; the third failure opened the host's
+    # circuit, which ended the scan, and the status names the registry's own error
+    assert (outcome.result, outcome.reason) == ("transient", "CircuitOpen")
+    assert f"HTTP 500 from {spec_registry.host} (UNKNOWN: scripted failure)" in outcome.message
+    assert "circuit open until" in outcome.message
+    assert len(spec_registry.log) == 3
 
 
 def test_connection_refused_is_a_transient_scan_failure(registry_kit, tmp_path: Path) -> None:
     from tests.procs import free_port
 
-    obj = image_repository("app", f"127.0.0.1:{free_port()}/team/app", insecure=True, timeout="3s")
+    port = free_port()
+    obj = image_repository("app", f"127.0.0.1:{port}/team/app", insecure=True, timeout="3s")
     outcome = scan(registry_kit(), obj, tmp_path)
-    assert (outcome.result, outcome.reason) == ("transient", "ScanFailed")
+    # Three refused connections in a row (with the host's backoff between them) open its circuit
+    assert (outcome.result, outcome.reason) == ("transient", "CircuitOpen")
+    assert f"cannot reach 127.0.0.1:{port}" in outcome.message
 
 
 @pytest.mark.parametrize(
