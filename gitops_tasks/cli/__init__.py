@@ -11,7 +11,10 @@ stores, the catalog's verdict) and ``view`` the formatting. The top layer: nothi
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+from typing import NoReturn
 
 from gitops_tasks import __version__
 
@@ -41,7 +44,26 @@ def main(argv: list[str] | None = None) -> int:
     logsetup.configure()
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _exit_on_closed_stdout()
+    return code
+
+
+def _exit_on_closed_stdout() -> NoReturn:
+    """The reader of stdout went away (``get -A | head -1``): stop quietly, as kubectl and any Unix
+    filter do, by dying of SIGPIPE (exit status 141 in a shell) with no traceback.
+
+    Redis client errors never arrive here as ``BrokenPipeError`` (redis-py raises its own
+    ``ConnectionError``), so the closed pipe is stdout's.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush finds nowhere to fail
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    raise SystemExit(128 + signal.SIGPIPE)  # only where SIGPIPE cannot end the process
 
 
 if __name__ == "__main__":

@@ -112,5 +112,5 @@ def cmd_get(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     else:
-        print(view.dump(items, args.output))
+        print(view.dump(items, args.output, named=bool(args.name)))
     return 0
