@@ -3,7 +3,7 @@
 One module per command group, each with a ``register(sub)`` adding its sub-commands: ``objects``
 (apply, get, delete), ``run`` (reconcile, suspend, resume), ``events``, ``build`` (build, diff),
 ``images`` (images update, release, automate, deautomate, lock, unlock), ``policy`` (policy
-latest), ``stack`` (worker, beat, flower, up); ``common`` holds what they share (settings, the
+latest), ``stack`` (worker, beat, flower, up), ``completion``; ``common`` holds what they share (settings, the
 stores, the catalog's verdict) and ``view`` the formatting. The top layer: nothing else in
 ``gitops_tasks`` imports it (``lint-imports`` holds this).
 """
@@ -27,11 +27,11 @@ def cmd_version(_args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gitops_tasks.cli import build, events, images, objects, policy, run, stack
+    from gitops_tasks.cli import build, completion, events, images, objects, policy, run, stack
 
     parser = argparse.ArgumentParser(prog="gitops-tasks", description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (objects, events, run, stack, policy, images, build):
+    for group in (objects, events, run, stack, policy, images, build, completion):
         group.register(sub)
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=cmd_version)
