@@ -14,7 +14,8 @@ from tests.procs import REPO_ROOT
 #: Sources the script the CLI prints (``source <(gitops-tasks completion bash)``), then completes
 #: the words after ``--`` as if TAB were pressed after the last one.
 BASH_COMPLETE = """\
-source <("$1" -m gitops_tasks.cli completion bash) || exit 1
+source <("$1" -m gitops_tasks.cli completion bash)
+declare -F _gitops_tasks > /dev/null || exit 1
 shift
 COMP_WORDS=(gitops-tasks "$@"); COMP_CWORD=$#
 _gitops_tasks
