@@ -64,7 +64,3 @@ def _exit_on_closed_stdout() -> NoReturn:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGPIPE)
     raise SystemExit(128 + signal.SIGPIPE)  # only where SIGPIPE cannot end the process
-
-
-if __name__ == "__main__":
-    sys.exit(main())
