@@ -43,10 +43,11 @@ run: install ## run the whole stack with the examples (embedded Redis unless GIT
 test: install system-deps ## run the test suite against real servers
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: install ## ruff (lint + format check) and mypy
+lint: install ## ruff (lint + format check), mypy and the import layering (lint-imports)
 	$(BIN)/ruff check gitops_tasks beat_schedule tests benchmarks scripts
 	$(BIN)/ruff format --check gitops_tasks beat_schedule tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: install system-deps ## run the benchmarks and rewrite BENCHMARKS.md
 	$(BIN)/python -m benchmarks.run
@@ -55,4 +56,4 @@ chart: ## render and lint the Helm chart and validate compose.yaml (installs hel
 	scripts/check-packaging.sh
 
 clean: ## remove the virtualenv, caches and local state
-	rm -rf $(VENV) $(LOCK_VENV) .venv-packaging .pytest_cache .mypy_cache .ruff_cache .gitops-tasks *.egg-info
+	rm -rf $(VENV) $(LOCK_VENV) .venv-packaging .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache .gitops-tasks *.egg-info

@@ -179,7 +179,7 @@ class Supervisor:
             paths = [str(Path(p).resolve()) for p in (*self.paths, *self.settings.catalog_paths)]
             if paths:
                 env["GITOPS_TASKS_CATALOG_PATHS"] = os.pathsep.join(paths)
-            from gitops_tasks.cli import apply_startup_objects
+            from beat_schedule.startup import apply_startup_objects
 
             apply_startup_objects(Settings.from_env(env), paths)
             env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")  # Flower listens on loopback by default

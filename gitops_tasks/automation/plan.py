@@ -13,7 +13,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gitops_tasks.sources import GitError, Remote, gitcli
+from gitops_tasks import sources
+from gitops_tasks.sources import GitError, Remote
 
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _BRANCH = re.compile(r"(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[^\x00-\x20~^:?*\[\\\x7f]+(?<![./])(?<!\.lock)")
@@ -54,8 +55,8 @@ class Plan:
 
 def ls_remote(remote: Remote) -> tuple[dict[str, str], str | None]:
     """The remote's refs (name → SHA, peeled tags included) and HEAD's symref target, listed as a
-    poll lists them (``sources.gitcli.ls_remote``: natively over ``git://``)."""
-    listed = gitcli.ls_remote(remote, timeout_s=remote.timeout_s)
+    poll lists them (``sources.ls_remote``: natively over ``git://``)."""
+    listed = sources.ls_remote(remote, timeout_s=remote.timeout_s)
     return dict(listed.refs), listed.head_target
 
 

@@ -17,6 +17,15 @@ files to private temp dirs and mirrors under the cache dir. :mod:`.refs`, the pa
 from gitops_tasks.sources.api import GitSpec, Remote, checkout_revision, open_spec_remote
 from gitops_tasks.sources.credentials import mask_url
 from gitops_tasks.sources.errors import GitError
-from gitops_tasks.sources.gitcli import run_git
+from gitops_tasks.sources.gitcli import ls_remote, run_git
 
-__all__ = ["GitError", "GitSpec", "Remote", "checkout_revision", "mask_url", "open_spec_remote", "run_git"]
+__all__ = [
+    "GitError",
+    "GitSpec",
+    "Remote",
+    "checkout_revision",
+    "ls_remote",
+    "mask_url",
+    "open_spec_remote",
+    "run_git",
+]

@@ -172,6 +172,25 @@ class EpochMemory:
             pass
 
 
+def seen_by_command_line(client: redis.Redis, keys: Keys, *, url: str, memory_file: Path) -> Verdict:
+    """What the catalog's marker says against the epoch the command line saw last (remembered in
+    ``memory_file``, the data dir's); the epoch found is remembered for next time."""
+    memory = EpochMemory(memory_file)
+    name = where(url, keys)
+    verdict = judge(memory.seen(name), read(client, keys))
+    if verdict.marker is not None and verdict.marker.epoch != verdict.seen:
+        memory.remember(name, verdict.marker.epoch)
+    return verdict
+
+
+def loss_advice(verdict: Verdict, *, url: str, keys: Keys) -> str:
+    """:func:`describe_loss` with what to do about it (shown by the CLI and ``up``)."""
+    return (
+        f"{describe_loss(verdict, where(url, keys))}.\nA running beat re-applies GITOPS_TASKS_CATALOG_PATHS "
+        "when it notices; apply any other objects again with `gitops-tasks apply -f`."
+    )
+
+
 class CatalogWatch:
     """The epoch a long-running process (beat, a worker) saw, and a loss reported once.
 

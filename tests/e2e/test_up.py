@@ -59,8 +59,7 @@ def test_up_runs_the_examples_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
             )
             if result.returncode != 0 or not result.stdout.strip():
                 return None
-            items = json.loads(result.stdout)
-            items = items if isinstance(items, list) else [items]
+            items = json.loads(result.stdout)["items"]
             return items if len(items) == 4 and all(i["ready"] == "True" for i in items) else None
 
         items = wait_for(

@@ -1,7 +1,7 @@
 """The automation commands run as real processes: images update, release, automate, lock.
 
-They run through ``python -m gitops_tasks.cli_automation`` (the same ``register`` the main CLI
-uses), against plain git URLs (no Redis) and, for ``--source``, a catalog in a real Redis.
+They run through ``python -m gitops_tasks.cli`` (commands of ``gitops_tasks.cli.images``), against
+plain git URLs (no Redis) and, for ``--source``, a catalog in a real Redis.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ spec:
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gitops_tasks.cli_automation", *args],
+        [sys.executable, "-m", "gitops_tasks.cli", *args],
         env=env or os.environ.copy(),
         capture_output=True,
         text=True,

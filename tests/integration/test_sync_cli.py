@@ -26,19 +26,12 @@ from tests.kubeapi.fixtures import KubeTarget, kube_target, unique_name
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def _wired() -> bool:
-    from gitops_tasks.cli import build_parser
-
-    return "build" in build_parser().format_help()
-
-
 @pytest.fixture
 def cli(gt_env: dict[str, str]) -> Cli:
-    """``gitops-tasks ARGS`` as a subprocess (through ``cli_sync`` until ``cli.py`` registers it)."""
-    module = "gitops_tasks.cli" if _wired() else "gitops_tasks.cli_sync"
+    """``gitops-tasks ARGS`` as a subprocess."""
 
     def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", module, *args]
+        argv = [sys.executable, "-m", "gitops_tasks.cli", *args]
         return subprocess.run(
             argv, env={**gt_env, **(env or {})}, capture_output=True, text=True, timeout=60, check=False
         )

@@ -137,10 +137,13 @@ def _short_revision(rev: str) -> str:
     return rev
 
 
-def dump(items: list[dict[str, Any]], fmt: str) -> str:
+def dump(items: list[dict[str, Any]], fmt: str, *, named: bool) -> str:
+    """``-o json|yaml``: the object of a named get, a kubectl-style ``List`` of a collection query
+    (whatever the number of matches, so ``jq '.items[]'`` always works)."""
+    data = items[0] if named else {"apiVersion": "v1", "kind": "List", "items": items}
     if fmt == "json":
-        return json.dumps(items if len(items) != 1 else items[0], indent=2, sort_keys=False)
-    return yaml.safe_dump(items if len(items) != 1 else items[0], sort_keys=False).rstrip()
+        return json.dumps(data, indent=2, sort_keys=False)
+    return yaml.safe_dump(data, sort_keys=False).rstrip()
 
 
 def event_line(event: Event) -> str:

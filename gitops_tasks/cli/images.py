@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gitops_tasks.cli import common
+
 _AUTHOR = re.compile(r"\s*(?P<name>[^<]*?)\s*<(?P<email>[^>]+)>\s*")
 #: Commit author when ``--author`` is not given.
 DEFAULT_CLI_AUTHOR = "gitops-tasks <gitops-tasks@localhost>"
@@ -81,11 +83,6 @@ def _repo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--commit-message", help="commit message (default: what was done)")
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 1
-
-
 def cmd_images_update(args: argparse.Namespace) -> int:
     from gitops_tasks.automation.tree import UpdatePathError, update_tree
     from gitops_tasks.automation.v1 import split_image
@@ -100,11 +97,11 @@ def cmd_images_update(args: argparse.Namespace) -> int:
         policies[setter] = {"image": repository, "tag": tag, **({"digest": digest} if digest else {})}
     root = Path(args.dir)
     if not root.is_dir():
-        return _fail(f"{args.dir} is not a directory")
+        return common.fail(f"{args.dir} is not a directory")
     try:
         result = update_tree(root, ".", policies, write=not args.dry_run)
     except UpdatePathError as exc:
-        return _fail(str(exc))
+        return common.fail(str(exc))
     for path, why in result.skipped:
         print(f"warning: skipped {path}: {why}", file=sys.stderr)
     for change in result.changes:
@@ -134,7 +131,7 @@ def _run_in_git(args: argparse.Namespace, edit: Callable[[Path], Any], read_only
         settings = Settings.from_env()
         author = _author(args.author)
     except ValueError as exc:
-        return _fail(str(exc))
+        return common.fail(str(exc))
     lock = None
     if args.source:
         from gitops_tasks.automation.locking import redis_branch_lock
@@ -143,7 +140,7 @@ def _run_in_git(args: argparse.Namespace, edit: Callable[[Path], Any], read_only
         ctx = Context(settings)
         repository = ctx.catalog.get(ObjectRef("GitRepository", args.namespace, args.source))
         if repository is None:
-            return _fail(f"GitRepository {args.namespace}/{args.source} is not in the catalog")
+            return common.fail(f"GitRepository {args.namespace}/{args.source} is not in the catalog")
         lock = redis_branch_lock(ctx.client, ctx.keys, owner=f"cli:{ctx.owner}")
     else:
         spec: dict[str, Any] = {"url": args.repo, "interval": "1m"}
@@ -169,9 +166,9 @@ def _run_in_git(args: argparse.Namespace, edit: Callable[[Path], Any], read_only
             read_only=read_only,
         )
     except (ReleaseError, ValueError) as exc:
-        return _fail(str(exc))
+        return common.fail(str(exc))
     except GitError as exc:
-        return _fail(f"{exc.reason}: {exc.message}")
+        return common.fail(f"{exc.reason}: {exc.message}")
     result = work.edit
     for detail in result.details:
         print(f"{result.workload}: {detail}")
@@ -207,15 +204,3 @@ def cmd_policy(args: argparse.Namespace) -> int:
         )
 
     return _run_in_git(args, edit, read_only=False)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run these commands on their own (``python -m gitops_tasks.cli_automation``)."""
-    parser = argparse.ArgumentParser(prog="gitops-tasks")
-    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

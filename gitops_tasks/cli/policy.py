@@ -11,6 +11,8 @@ import json
 import sys
 from typing import Any
 
+from gitops_tasks.cli import common
+
 _EXAMPLE = """\
 examples:
   gitops-tasks policy latest --spec '{"policy": {"semver": {"range": "^1.0"}}}' 1.0.0 1.2.0 2.0.0
@@ -37,11 +39,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_policy_latest)
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 1
-
-
 def _read_tags(path: str) -> list[str]:
     if path == "-":
         text = sys.stdin.read()
@@ -58,15 +55,15 @@ def cmd_policy_latest(args: argparse.Namespace) -> int:
     try:
         spec: Any = json.loads(args.spec)
     except json.JSONDecodeError as exc:
-        return _fail(f"--spec is not valid JSON: {exc}")
+        return common.fail(f"--spec is not valid JSON: {exc}")
     if not isinstance(spec, dict):
-        return _fail(f"--spec must be a JSON object (an ImagePolicy spec), got {args.spec!r}")
+        return common.fail(f"--spec must be a JSON object (an ImagePolicy spec), got {args.spec!r}")
     tags = list(args.tags)
     if args.tags_file:
         try:
             tags += _read_tags(args.tags_file)
         except (OSError, UnicodeDecodeError) as exc:
-            return _fail(f"cannot read --tags-file {args.tags_file}: {exc}")
+            return common.fail(f"cannot read --tags-file {args.tags_file}: {exc}")
     elif not tags:
         print("error: no tags: give TAG arguments or --tags-file", file=sys.stderr)
         return 2
@@ -84,7 +81,7 @@ def cmd_policy_latest(args: argparse.Namespace) -> int:
             print(f"error: {error}", file=sys.stderr)
         return 1
     except (PolicyError, NoMatchingTag) as exc:
-        return _fail(str(exc))
+        return common.fail(str(exc))
     except UnorderableTag as exc:
-        return _fail(unorderable_message("--spec", spec, exc))
+        return common.fail(unorderable_message("--spec", spec, exc))
     return 0

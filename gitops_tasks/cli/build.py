@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gitops_tasks.cli import common
+
 _KUSTOMIZATION = ("kustomization", "kustomizations", "ks")
 
 
@@ -50,11 +52,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("name", metavar="NAME")
     p.add_argument("-n", "--namespace", help="the Kustomization's namespace (default: the default namespace)")
     p.set_defaults(func=cmd_diff)
-
-
-def _error(message: str, code: int) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code
 
 
 def _git_root(path: Path) -> Path:
@@ -102,15 +99,14 @@ class _Prepared:
 @contextmanager
 def _kustomization(args: argparse.Namespace) -> Iterator[_Prepared]:
     """Yield what ``kustomization NAME`` builds, with its status and the sync configuration."""
-    from gitops_tasks.cli import _settings, _stores
     from gitops_tasks.objects.model import ObjectRef
     from gitops_tasks.sync.inputs import make_reader
     from gitops_tasks.sync.pipeline import render
     from gitops_tasks.sync.source import checkout, resolve_source
     from gitops_tasks.tasks.sync import StoreLookup, connector, sync_config, sync_settings
 
-    settings = _settings()
-    ctx = _stores(settings)
+    settings = common.settings()
+    ctx = common.stores(settings)
     ref = ObjectRef("Kustomization", args.namespace or settings.default_namespace, args.name)
     obj = ctx.catalog.get(ref)
     if obj is None:
@@ -176,19 +172,19 @@ def cmd_build(args: argparse.Namespace) -> int:
                 _print_stream(_applied(prepared), mask_secrets=not args.show_secrets)
             return 0
         if args.name:
-            return _error(
+            return common.fail(
                 f"unexpected argument {args.name!r}; use `build kustomization NAME` or `build PATH`", 2
             )
         path = Path(args.target).resolve()
         if not path.is_dir():
-            return _error(f"{args.target}: not a directory", 1)
+            return common.fail(f"{args.target}: not a directory", 1)
         root = _git_root(path)
         _print_stream(Builder(root).build(str(path.relative_to(root))))
         return 0
     except (SyncError, GitError) as exc:
-        return _error(exc.message, 1)
+        return common.fail(exc.message, 1)
     except LookupError as exc:
-        return _error(str(exc), 1)
+        return common.fail(str(exc), 1)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -199,7 +195,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from gitops_tasks.sync.pipeline import owner_of, plan_for, target_cluster
 
     if args.kind.lower() not in _KUSTOMIZATION:
-        return _error(f"diff supports kustomization only, not {args.kind!r}", 2)
+        return common.fail(f"diff supports kustomization only, not {args.kind!r}", 2)
     try:
         with _kustomization(args) as prepared:
             obj, config = prepared.obj, prepared.config
@@ -213,24 +209,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
             finally:
                 cluster.close()
     except (SyncError, GitError) as exc:
-        return _error(exc.message, 2)
+        return common.fail(exc.message, 2)
     except LookupError as exc:
-        return _error(str(exc), 2)
+        return common.fail(str(exc), 2)
     changed = [d for d in diffs if d.changes]
     for d in changed:
         print(d.text, end="" if d.text.endswith("\n") else "\n")
     summary = ", ".join(f"{d.id} {d.action}" for d in changed) or "no changes"
     print(f"{obj.ref}: {summary}", file=sys.stderr)
     return 1 if changed else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m gitops_tasks.cli_sync build|diff ...``: the same commands before ``cli.py`` wires them."""
-    parser = argparse.ArgumentParser(prog="gitops-tasks")
-    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Running the parts: ``worker``, ``beat``, ``flower``, and ``up`` (all of them, supervised)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+
+from gitops_tasks.cli import common
+from gitops_tasks.settings import ALL_QUEUES, Settings
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("worker", help="run a Celery worker")
+    p.add_argument("-Q", "--queues", help=f"comma-separated queues (default: {','.join(ALL_QUEUES)})")
+    p.add_argument("-c", "--concurrency", type=int)
+    p.add_argument("-P", "--pool", choices=["threads", "prefork", "solo"])
+    p.add_argument("-n", "--hostname", help="worker node name (default gitops-PID@HOST)")
+    p.add_argument("--loglevel")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("beat", help="run the scheduler (applies GITOPS_TASKS_CATALOG_PATHS first)")
+    p.add_argument("--loglevel")
+    p.set_defaults(func=cmd_beat)
+
+    p = sub.add_parser("flower", help="run the Flower monitoring UI")
+    p.add_argument("--address")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_flower)
+
+    p = sub.add_parser(
+        "up", help="run everything here: embedded Redis (if none configured), worker, beat, Flower"
+    )
+    p.add_argument("-f", "--filename", action="append", help="object files to apply at start (repeatable)")
+    p.add_argument("--no-flower", action="store_true")
+    p.set_defaults(func=cmd_up)
+
+
+def _worker_name() -> str:
+    return f"gitops-{os.getpid()}@%h"
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = common.settings()
+    from gitops_tasks.app import app
+
+    queues = args.queues or ",".join(ALL_QUEUES)
+    argv = [
+        "worker",
+        "-Q",
+        queues,
+        "-c",
+        str(args.concurrency or settings.worker_concurrency),
+        "-P",
+        args.pool or settings.worker_pool,
+        "-n",
+        args.hostname or _worker_name(),
+        "--loglevel",
+        args.loglevel or settings.log_level,
+    ]
+    if settings.task_events:
+        argv.append("-E")
+    app.worker_main(argv)
+    return 0
+
+
+def _wait_for_redis(settings: Settings) -> None:
+    """Until Redis answers (beat started during an outage waits it out, as it does once running)."""
+    from beat_schedule.outage import UNREACHABLE, Outage
+    from gitops_tasks.redact import redact
+    from gitops_tasks.store import connect
+
+    client, outage, where = connect(settings), Outage(), redact(settings.effective_redis_url())
+    try:
+        while True:
+            try:
+                client.ping()
+            except UNREACHABLE as exc:
+                time.sleep(outage.failed(exc, where=where))
+                continue
+            outage.recovered(where=where)
+            return
+    finally:
+        client.close()
+
+
+def cmd_beat(args: argparse.Namespace) -> int:
+    from beat_schedule.startup import apply_startup_objects
+
+    settings = common.settings()
+    from gitops_tasks.app import app
+
+    _wait_for_redis(settings)
+    apply_startup_objects(settings, list(settings.catalog_paths))
+    app.start(
+        [
+            "beat",
+            "-S",
+            "beat_schedule.scheduler:CatalogScheduler",
+            "--pidfile=",
+            "-s",
+            str(settings.data_dir / "beat-schedule"),
+            "--loglevel",
+            args.loglevel or settings.log_level,
+        ]
+    )
+    return 0
+
+
+def cmd_flower(args: argparse.Namespace) -> int:
+    settings = common.settings()
+    from gitops_tasks.app import app
+
+    # Flower logs through this process's masked handler (see gitops_tasks.logsetup), not tornado's.
+    logging.getLogger().setLevel(settings.log_level.upper())
+    app.start(
+        [
+            "flower",
+            f"--address={args.address or settings.flower_address}",
+            f"--port={args.port or settings.flower_port}",
+            "--logging=none",
+        ]
+    )
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from gitops_tasks.supervisor import Supervisor
+
+    settings = common.settings()
+    logging.getLogger().setLevel(settings.log_level.upper())
+    supervisor = Supervisor(settings, paths=args.filename or [], flower=not args.no_flower)
+    return supervisor.run()
