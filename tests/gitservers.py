@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -327,6 +327,8 @@ class Served:
     repo: str
     start: float
     end: float
+    #: What :attr:`SmartHTTPServer.observe` returned when the request arrived.
+    seen: str | None = None
 
 
 class _GitHTTPHandler(QuietHandler):
@@ -356,6 +358,7 @@ class _GitHTTPHandler(QuietHandler):
             return
         owner = self.server.owner
         started = time.time()
+        seen = owner.observe() if owner.observe is not None else None
         with owner.lock:
             owner.requests += 1
             owner.in_flight += 1
@@ -367,7 +370,9 @@ class _GitHTTPHandler(QuietHandler):
         finally:
             with owner.lock:
                 owner.in_flight -= 1
-                owner.served.append(Served(self.path.lstrip("/").split("/", 1)[0], started, time.time()))
+                owner.served.append(
+                    Served(self.path.lstrip("/").split("/", 1)[0], started, time.time(), seen)
+                )
 
     def _backend(self, body: bytes) -> None:
         path, _, query = self.path.partition("?")
@@ -425,7 +430,9 @@ class SmartHTTPServer(_Server):
     ``Authorization: Basic`` or ``Bearer``; otherwise the answer is 401 with ``WWW-Authenticate``.
     ``requests`` and ``unauthorized`` count served and refused requests (tests use them to prove
     that nothing was fetched). ``delay_s`` (settable while running) holds every authorised request
-    that long after counting it, to imitate a slow server.
+    that long after counting it, to imitate a slow server. ``observe`` (settable while running),
+    when set, is called as each request arrives and its answer kept in the request's :class:`Served`
+    (a test reads there what held the object's run lock when a request came).
     """
 
     scheme = "http"
@@ -447,6 +454,7 @@ class SmartHTTPServer(_Server):
         self.max_in_flight = 0
         #: Every request served: which repository, when it arrived and when it was answered.
         self.served: list[Served] = []
+        self.observe: Callable[[], str | None] | None = None
         self.lock = threading.Lock()
         self._httpd: _GitHTTPd | None = None
         self._thread: threading.Thread | None = None

@@ -42,24 +42,37 @@ def runs(worker: Any) -> int:
 def test_a_dependency_request_during_a_run_is_served_by_a_later_run(
     cli, ctx: Context, procs, slow_http, tmp_path: Path
 ) -> None:
-    # Given a repository polled hourly whose server answers slowly, a worker and beat
+    # Given a repository polled hourly whose server answers slowly, and notes, as each request
+    # arrives, which run holds the object's run lock; a worker and beat
     repo = slow_http.new_repo("fleet", {"a.yaml": "a: 1\n"})
     (tmp_path / "repo.yaml").write_text(git_repository("fleet", repo.url))
     ref = ObjectRef("GitRepository", "default", "fleet")
+    lock_key = ctx.keys.run_lock(ref.key)
+    slow_http.observe = lambda: ctx.client.get(lock_key)
     worker = procs("worker", "-c", "2", env={"GITOPS_TASKS_LOG_LEVEL": "DEBUG"})
     procs("beat")
     slow_http.delay_s = 8.0
     assert cli("apply", "-f", str(tmp_path / "repo.yaml")).returncode == 0
-    wait_for(lambda: slow_http.in_flight > 0, what="the first poll to reach the server")
+    first = wait_for(
+        lambda: slow_http.in_flight > 0 and ctx.client.get(lock_key), what="the first poll under its lock"
+    )
 
-    # When, during that poll, a dependency asks for the object (as a scan asks for an automation)
+    # When, while that run holds the lock, a dependency asks for the object (as a scan asks for an
+    # automation), and the request's task finds the lock held and leaves the request owed
+    assert ctx.client.get(lock_key) == first
     assert enqueue(ctx.app, ctx.guard, ctx.keys, ref, reason="dependency ImagePolicy/default/web")
-    wait_for(lambda: not ctx.guard.is_set(ref.key), what="the request's task to start")
-    assert slow_http.in_flight > 0, "the first poll must still be running"
+    wait_for(lambda: ctx.client.hget(ctx.keys.pending, ref.key), what="the request to find the run")
+    assert ctx.client.get(lock_key) == first, "the first run must still hold the lock"
     slow_http.delay_s = 0.0
 
-    # Then a second poll follows the first one (which was running when the request came)
+    # Then a second run polls the repository, and it started after the first one had finished:
+    # every request was made under one run's lock, and the runs' requests do not interleave
     wait_for(lambda: runs(worker) >= 2, timeout_s=30, what="a poll that started after the request")
+    order = [served.seen for served in sorted(slow_http.served, key=lambda served: served.start)]
+    runs_in_order = [seen for i, seen in enumerate(order) if i == 0 or seen != order[i - 1]]
+    assert None not in runs_in_order, order
+    assert runs_in_order[0] == first and len(runs_in_order) >= 2, order
+    assert len(runs_in_order) == len(set(runs_in_order)), f"runs interleaved: {order}"
     status = ctx.status.get(ref)
     assert (condition(status, "Ready") or {}).get("status") == "True", status
     assert slow_http.max_in_flight == 1, "never two polls of the repository at once"
