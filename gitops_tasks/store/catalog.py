@@ -187,11 +187,9 @@ class Catalog:
                         return results
                     rebuild = pipe.get(self.keys.catalog_indexes) != INDEX_VERSION
                     indexes = self._read_indexes(pipe) if rebuild else None
-                    unmarked = bool(objects) and not pipe.exists(self.keys.catalog_marker)
                     pipe.multi()
-                    if unmarked:
-                        new_marker = marker.Marker.new(created_by, replaces=replaces, now=now)
-                        pipe.hset(self.keys.catalog_marker, mapping=new_marker.to_hash())
+                    if objects:
+                        marker.create_unless_exists(pipe, self.keys, created_by, replaces=replaces, now=now)
                     if indexes is not None:
                         self._write_indexes(pipe, *indexes)
                     due = sum(1 for applied in results if applied.action != "unchanged")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import redis
+from redis.client import Pipeline
 
 from gitops_tasks.store.keys import Keys
 
@@ -118,11 +119,27 @@ def read(client: redis.Redis, keys: Keys) -> Marker | None:
     return Marker.from_hash(cast("dict[str, str]", client.hgetall(keys.catalog_marker)))
 
 
-def ensure(client: redis.Redis, keys: Keys, created_by: str, *, replaces: str = "") -> Marker:
-    """The marker, created now (by ``created_by``) unless it exists."""
-    new = Marker.new(created_by, replaces=replaces)
+def create_unless_exists(
+    client: redis.Redis | Pipeline,
+    keys: Keys,
+    created_by: str,
+    *,
+    replaces: str = "",
+    now: float | None = None,
+) -> Marker:
+    """Create a new marker (by ``created_by``) unless one exists; returns the new one offered.
+
+    On a pipeline the creation is queued, so a transaction writes it atomically with its other
+    commands (``Catalog.apply`` with the objects); on a client it runs at once."""
+    new = Marker.new(created_by, replaces=replaces, now=now)
     args = [part for pair in new.to_hash().items() for part in pair]
     client.eval(ENSURE_SCRIPT, 1, keys.catalog_marker, *args)
+    return new
+
+
+def ensure(client: redis.Redis, keys: Keys, created_by: str, *, replaces: str = "") -> Marker:
+    """The marker, created now (by ``created_by``) unless it exists."""
+    new = create_unless_exists(client, keys, created_by, replaces=replaces)
     found = read(client, keys)
     return found if found is not None else new
 

@@ -7,6 +7,7 @@ import time
 from beat_schedule import entry_for
 from gitops_tasks.objects import dependents_of
 from gitops_tasks.objects.model import Object
+from gitops_tasks.store import marker
 from gitops_tasks.store.catalog import DEFAULT_FIRST_RUN_RATE, INDEX_VERSION
 
 
@@ -238,3 +239,23 @@ def test_dependents_are_found_through_the_index_and_follow_changes(ctx) -> None:
     assert [r.key for r in ctx.catalog.dependents_of(src)] == ["Kustomization/default/infra"]
     # And the index gives what a scan of every object gives
     assert ctx.catalog.dependents_of(repo("other").ref) == dependents_of(repo("other").ref, ctx.catalog.all())
+
+
+def test_the_first_apply_writes_the_marker_and_later_ones_keep_its_epoch(ctx) -> None:
+    # An apply of nothing creates no catalog, so no marker
+    ctx.catalog.apply([], entry_for=entry_for)
+    assert marker.read(ctx.client, ctx.keys) is None
+    # The first apply with objects writes one, naming who created it and the epoch it replaces
+    ctx.catalog.apply([repo("a")], entry_for=entry_for, created_by="beat", replaces="lost1", now=100.0)
+    first = marker.read(ctx.client, ctx.keys)
+    assert first is not None and (first.created_by, first.replaces, first.lost_at) == ("beat", "lost1", 100.0)
+    # Later applies, and beat's ensure, keep it
+    ctx.catalog.apply([repo("b")], entry_for=entry_for, created_by="apply")
+    assert marker.ensure(ctx.client, ctx.keys, "beat") == first
+    assert marker.read(ctx.client, ctx.keys) == first
+
+
+def test_an_apply_keeps_a_marker_beat_created_before_any_object(ctx) -> None:
+    created = marker.ensure(ctx.client, ctx.keys, "beat")
+    ctx.catalog.apply([repo("a")], entry_for=entry_for)
+    assert marker.read(ctx.client, ctx.keys) == created
