@@ -12,10 +12,9 @@ and the refusal, and the same worker process goes on. Its peak memory is read fr
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
+from tests.e2e.test_image_automation_loop import objects, status
 from tests.faults.test_alias_bombs import WORKER_PEAK_BOUND_MB, peak_rss_mb
 from tests.gitservers import RemoteRepo, git
 from tests.procs import wait_for
@@ -37,43 +36,6 @@ def v1_workload_bomb() -> str:
         '  annotations: {fluxcd.io/automated: "true"}\nspec:\n'
     )
     return bomb(9, head=head, indent="  ")
-
-
-def objects(image: str, url: str) -> str:
-    return f"""\
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata: {{name: fleet, namespace: default}}
-spec: {{url: '{url}', interval: 1h, ref: {{branch: main}}}}
----
-apiVersion: image.toolkit.fluxcd.io/v1beta2
-kind: ImageRepository
-metadata: {{name: web, namespace: default}}
-spec: {{image: '{image}', interval: 1h, insecure: true}}
----
-apiVersion: image.toolkit.fluxcd.io/v1beta2
-kind: ImagePolicy
-metadata: {{name: web, namespace: default}}
-spec:
-  imageRepositoryRef: {{name: web}}
-  policy: {{semver: {{range: '>=1.0.0'}}}}
----
-apiVersion: image.toolkit.fluxcd.io/v1beta2
-kind: ImageUpdateAutomation
-metadata: {{name: web, namespace: default}}
-spec:
-  interval: 1h
-  sourceRef: {{kind: GitRepository, name: fleet}}
-  git:
-    checkout: {{ref: {{branch: main}}}}
-    commit: {{author: {{name: Bot, email: bot@example.test}}}}
-  update: {{path: ./apps, strategy: Setters}}
-"""
-
-
-def status(ctx: Any, kind: str, name: str) -> dict[str, Any]:
-    raw = ctx.client.hget(ctx.keys.status, f"{kind}/default/{name}")
-    return json.loads(raw) if raw else {}
 
 
 def test_bombs_under_the_update_path_are_skipped_and_the_marked_file_is_still_committed(
