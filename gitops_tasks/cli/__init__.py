@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="gitops-tasks", description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (objects, events, run, stack, policy, images, build, completion, health):
+    for group in (objects, events, run, stack, policy, images, build, completion, health, inspect):
         group.register(sub)
     return parser
 
