@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import secrets
+import socket
 import time
 from typing import Any
 
@@ -84,7 +86,8 @@ class CatalogScheduler(Scheduler):
         self._client = connect(self._settings)
         self._keys = Keys(self._settings.key_prefix)
         self._guard = EnqueueGuard(self._client, self._keys, ttl_s=self._settings.enqueue_guard_ttl_s)
-        self._token = secrets.token_hex(8)
+        # Names its holder (host and pid) for `gitops-tasks check`; the random part keeps it unique.
+        self._token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._lead = self._client.register_script(_LEAD)
         self._move_on = self._client.register_script(_MOVE_ON)
         self._rng = random.Random()

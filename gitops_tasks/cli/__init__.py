@@ -16,25 +16,27 @@ import signal
 import sys
 from typing import NoReturn
 
-from gitops_tasks import __version__
-
 _DESCRIPTION = "The ``gitops-tasks`` command: declare objects, see status, trigger work, run the parts."
 
 
-def cmd_version(_args: argparse.Namespace) -> int:
-    print(f"gitops-tasks {__version__}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from gitops_tasks.cli import build, completion, events, images, objects, policy, run, stack
+    from gitops_tasks.cli import (
+        build,
+        completion,
+        events,
+        health,
+        images,
+        inspect,
+        objects,
+        policy,
+        run,
+        stack,
+    )
 
     parser = argparse.ArgumentParser(prog="gitops-tasks", description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (objects, events, run, stack, policy, images, build, completion):
+    for group in (objects, events, run, stack, policy, images, build, completion, health, inspect):
         group.register(sub)
-    p = sub.add_parser("version", help="print the version")
-    p.set_defaults(func=cmd_version)
     return parser
 
 
