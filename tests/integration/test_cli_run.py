@@ -3,6 +3,11 @@ processes against a real Redis, a worker, a git remote and the Kubernetes API em
 
 from __future__ import annotations
 
+import os
+import pty
+import select
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +18,7 @@ from gitops_tasks.tasks.context import Context
 from tests.gitservers import FileRemotes
 from tests.integration.test_sync_world import configmap, dump, namespace
 from tests.kubeapi.fixtures import KubeTarget, kube_target, unique_name
+from tests.procs import cli_argv
 
 SITE = ObjectRef("Kustomization", "default", "site")
 
@@ -36,12 +42,16 @@ def kube(tmp_path: Path) -> Iterator[KubeTarget]:
 
 
 @pytest.fixture
-def site(cli, procs, kube: KubeTarget, tmp_path: Path):  # type: ignore[no-untyped-def]
+def remotes(tmp_path: Path) -> FileRemotes:
+    return FileRemotes(tmp_path / "remotes").start()
+
+
+@pytest.fixture
+def site(cli, procs, kube: KubeTarget, remotes: FileRemotes, tmp_path: Path):  # type: ignore[no-untyped-def]
     """A Kustomization applied at its GitRepository's first revision (both polled hourly), a
     worker and no beat: nothing runs unless asked. Returns the git repository."""
     ns = unique_name("withsource")
-    remote = FileRemotes(tmp_path / "remotes").start()
-    repo = remote.new_repo(
+    repo = remotes.new_repo(
         "app", {"site/ns.yaml": dump(namespace(ns)), "site/cm.yaml": dump(configmap("app", ns, {"v": "1"}))}
     )
     (tmp_path / "objects.yaml").write_text(objects(repo.url))
@@ -79,3 +89,145 @@ def test_reconcile_with_source_fetches_the_new_commit_first(cli, ctx: Context, s
     assert f"✔ fetched revision {new}" in lines
     assert lines[-1] == f"✔ applied revision {new}"
     assert lines.index(f"✔ fetched revision {new}") < lines.index(f"✔ applied revision {new}")
+
+
+def repositories(path: Path, names: list[tuple[str, str]]) -> Path:
+    path.write_text(
+        "---\n".join(
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\n"
+            f"metadata: {{name: {name}, namespace: {ns}}}\n"
+            "spec: {interval: 1h, url: 'https://git.example.test/org/app.git'}\n"
+            for ns, name in names
+        )
+    )
+    return path
+
+
+def test_suspend_and_resume_all_of_a_kind(cli, ctx: Context, tmp_path: Path) -> None:
+    # Given three GitRepositories in team-a, one in default and a Kustomization in team-a
+    team = [("team-a", "one"), ("team-a", "two"), ("team-a", "three")]
+    (tmp_path / "ks.yaml").write_text(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+        "metadata: {name: site, namespace: team-a}\n"
+        "spec: {interval: 1h, path: ./, prune: true, sourceRef: {kind: GitRepository, name: one}}\n"
+    )
+    repos = repositories(tmp_path / "repos.yaml", [*team, ("default", "other")])
+    assert cli("apply", "-f", str(repos), "-f", str(tmp_path / "ks.yaml")).returncode == 0
+
+    def suspended() -> set[str]:
+        return {obj.ref.key for obj in ctx.catalog.all() if obj.suspended}
+
+    def scheduled(key: str) -> float | None:
+        return ctx.client.zscore(ctx.keys.schedule, key)
+
+    # When every GitRepository of team-a is suspended
+    done = cli("suspend", "gitrepository", "--all", "-n", "team-a")
+    assert done.returncode == 0, done.stderr
+    keys = {f"GitRepository/{ns}/{name}" for ns, name in team}
+    # Then those three are, and only those, each named in the output, none on the schedule
+    assert suspended() == keys
+    assert sorted(done.stdout.splitlines()) == sorted(
+        f"✔ {k.replace('/team-a/', ' team-a/')} suspended" for k in keys
+    )
+    assert all(scheduled(k) is None for k in keys)
+    assert scheduled("GitRepository/default/other") is not None
+
+    # When they are resumed with --all, they are back on the schedule and due now (not in an hour)
+    assert cli("resume", "gitrepository", "--all", "-n", "team-a").returncode == 0
+    assert suspended() == set()
+    now = time.time()
+    assert all((scheduled(k) or now + 1) <= now for k in keys)
+
+    # When -A is given, every namespace's objects of the kind are suspended, other kinds are not
+    assert cli("suspend", "gitrepository", "--all", "-A").returncode == 0
+    assert suspended() == keys | {"GitRepository/default/other"}
+
+    # A NAME with --all, neither of them, or -A alone are refused
+    for args in (["one", "--all"], [], ["one", "-A"]):
+        refused = cli("resume", "gitrepository", *args)
+        assert refused.returncode != 0 and "error:" in refused.stderr, args
+    nothing = cli("suspend", "kustomization", "--all", "-n", "nowhere")
+    assert nothing.returncode == 1 and "no Kustomization in namespace nowhere" in nothing.stderr
+
+
+def read_until(fd: int, text: str, seen: bytearray) -> None:
+    """Read ``fd`` (a pty's master) into ``seen`` until ``text`` appears (pytest-timeout bounds it)."""
+    while text.encode() not in seen:
+        select.select([fd], [], [], 1.0)
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the other side closed: the process ended
+            return
+        if not chunk:
+            return
+        seen.extend(chunk)
+
+
+def test_wait_shows_plain_progress_lines_when_piped(
+    cli, ctx: Context, procs, remotes, gt_env, tmp_path
+) -> None:
+    # Given a GitRepository and no worker yet: the wait has to wait
+    repo = remotes.new_repo("app", {"a.yaml": "a: 1\n"})
+    path = repositories(tmp_path / "repo.yaml", [("default", "app")])
+    path.write_text(path.read_text().replace("https://git.example.test/org/app.git", repo.url))
+    assert cli("apply", "-f", str(path)).returncode == 0
+    waiting = subprocess.Popen(
+        cli_argv("reconcile", "gitrepository", "app", "--wait", "--timeout", "90s"),
+        env=gt_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with waiting:
+        assert waiting.stdout is not None
+        first, second = waiting.stdout.readline(), waiting.stdout.readline()
+        # When a worker comes
+        procs("worker", "-c", "1")
+        rest, errors = waiting.communicate(timeout=90)
+    # Then the output is plain lines (no control characters), the last one what the run fetched
+    out = first + second + rest
+    assert waiting.returncode == 0, out + errors
+    assert first.startswith("► requested reconcile of GitRepository default/app (")
+    assert second == "◎ waiting for GitRepository default/app to be reconciled\n"
+    assert not any(c in out for c in "\r\x1b"), repr(out)
+    lines = out.splitlines()
+    assert lines[-2].startswith("✔ GitRepository default/app reconciled: ")
+    assert lines[-1] == f"✔ fetched revision main@sha1:{repo.head}"
+
+
+def test_wait_draws_a_progress_line_on_a_terminal(
+    cli, ctx: Context, procs, remotes, gt_env, tmp_path
+) -> None:
+    # Given a GitRepository, no worker yet, and `reconcile --wait` writing to a terminal
+    repo = remotes.new_repo("app", {"a.yaml": "a: 1\n"})
+    path = repositories(tmp_path / "repo.yaml", [("default", "app")])
+    path.write_text(path.read_text().replace("https://git.example.test/org/app.git", repo.url))
+    assert cli("apply", "-f", str(path)).returncode == 0
+    master, slave = pty.openpty()
+    waiting = subprocess.Popen(
+        cli_argv("reconcile", "gitrepository", "app", "--wait", "--timeout", "90s"),
+        env={**gt_env, "TERM": "xterm"},
+        stdout=slave,
+        stderr=subprocess.PIPE,
+    )
+    os.close(slave)
+    seen = bytearray()
+    try:
+        # Then it draws a progress line in place while it waits
+        read_until(master, "waiting for GitRepository default/app to be reconciled (", seen)
+        procs("worker", "-c", "1")
+        read_until(master, f"✔ fetched revision main@sha1:{repo.head}", seen)
+        assert waiting.wait(timeout=90) == 0
+    finally:
+        os.close(master)
+        if waiting.poll() is None:
+            waiting.kill()
+        waiting.wait()
+        assert waiting.stderr is not None
+        waiting.stderr.close()
+    text = seen.decode()
+    assert "\r\x1b[K" in text
+    # and clears it before the outcome, which stays on screen
+    final = text.rsplit("\r\x1b[K", 1)[1].replace("\r\n", "\n")
+    assert final.startswith("✔ GitRepository default/app reconciled: ")
+    assert final.endswith(f"✔ fetched revision main@sha1:{repo.head}\n")
