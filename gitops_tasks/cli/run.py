@@ -47,7 +47,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     object_args(p)
     p.add_argument("--wait", action="store_true", help="wait for the result; exit 1 if it fails")
-    p.add_argument("--timeout", default="60s", help="how long --wait waits (Go duration, default 60s)")
+    p.add_argument(
+        "--timeout",
+        default="60s",
+        help="how long --wait (and --with-source, for both runs) waits (Go duration, default 60s)",
+    )
     p.add_argument(
         "--with-source",
         action="store_true",

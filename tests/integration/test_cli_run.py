@@ -13,26 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from gitops_tasks.objects.model import ObjectRef
 from gitops_tasks.tasks.context import Context
 from tests.gitservers import FileRemotes
+from tests.integration.test_suspended import applied, objects
 from tests.integration.test_sync_world import configmap, dump, namespace
 from tests.kubeapi.fixtures import KubeTarget, kube_target, unique_name
 from tests.procs import cli_argv
-
-SITE = ObjectRef("Kustomization", "default", "site")
-
-
-def objects(url: str) -> str:
-    return (
-        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\n"
-        "metadata: {name: app, namespace: default}\n"
-        f"spec: {{interval: 1h, url: '{url}'}}\n"
-        "---\n"
-        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
-        "metadata: {name: site, namespace: default}\n"
-        "spec: {interval: 1h, path: ./site, prune: true, sourceRef: {kind: GitRepository, name: app}}\n"
-    )
 
 
 @pytest.fixture
@@ -54,16 +40,12 @@ def site(cli, procs, kube: KubeTarget, remotes: FileRemotes, tmp_path: Path):  #
     repo = remotes.new_repo(
         "app", {"site/ns.yaml": dump(namespace(ns)), "site/cm.yaml": dump(configmap("app", ns, {"v": "1"}))}
     )
-    (tmp_path / "objects.yaml").write_text(objects(repo.url))
+    (tmp_path / "objects.yaml").write_text(objects(repo.url).replace("path: ./", "path: ./site"))
     assert cli("apply", "-f", str(tmp_path / "objects.yaml")).returncode == 0
     procs("worker", "-c", "2", env={"GITOPS_TASKS_KUBECONFIG": str(kube.kubeconfig)})
     first = cli("reconcile", "kustomization", "site", "--with-source", "--wait", "--timeout", "60s")
     assert first.returncode == 0, first.stdout + first.stderr
     return repo, ns
-
-
-def applied(ctx: Context) -> str:
-    return str(ctx.status.get(SITE).get("lastAppliedRevision", ""))
 
 
 def test_reconcile_with_source_fetches_the_new_commit_first(cli, ctx: Context, site, tmp_path: Path) -> None:
@@ -163,16 +145,26 @@ def read_until(fd: int, text: str, seen: bytearray) -> None:
         seen.extend(chunk)
 
 
-def test_wait_shows_plain_progress_lines_when_piped(
-    cli, ctx: Context, procs, remotes, gt_env, tmp_path
-) -> None:
-    # Given a GitRepository and no worker yet: the wait has to wait
+def app_repository(cli, remotes: FileRemotes, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A GitRepository ``default/app`` in the catalog, polled hourly: its remote repository."""
     repo = remotes.new_repo("app", {"a.yaml": "a: 1\n"})
     path = repositories(tmp_path / "repo.yaml", [("default", "app")])
     path.write_text(path.read_text().replace("https://git.example.test/org/app.git", repo.url))
     assert cli("apply", "-f", str(path)).returncode == 0
+    return repo
+
+
+def wait_argv() -> list[str]:
+    return cli_argv("reconcile", "gitrepository", "app", "--wait", "--timeout", "90s")
+
+
+def test_wait_shows_plain_progress_lines_when_piped(
+    cli, ctx: Context, procs, remotes, gt_env, tmp_path
+) -> None:
+    # Given a GitRepository and no worker yet: the wait has to wait
+    repo = app_repository(cli, remotes, tmp_path)
     waiting = subprocess.Popen(
-        cli_argv("reconcile", "gitrepository", "app", "--wait", "--timeout", "90s"),
+        wait_argv(),
         env=gt_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -199,13 +191,10 @@ def test_wait_draws_a_progress_line_on_a_terminal(
     cli, ctx: Context, procs, remotes, gt_env, tmp_path
 ) -> None:
     # Given a GitRepository, no worker yet, and `reconcile --wait` writing to a terminal
-    repo = remotes.new_repo("app", {"a.yaml": "a: 1\n"})
-    path = repositories(tmp_path / "repo.yaml", [("default", "app")])
-    path.write_text(path.read_text().replace("https://git.example.test/org/app.git", repo.url))
-    assert cli("apply", "-f", str(path)).returncode == 0
+    repo = app_repository(cli, remotes, tmp_path)
     master, slave = pty.openpty()
     waiting = subprocess.Popen(
-        cli_argv("reconcile", "gitrepository", "app", "--wait", "--timeout", "90s"),
+        wait_argv(),
         env={**gt_env, "TERM": "xterm"},
         stdout=slave,
         stderr=subprocess.PIPE,
