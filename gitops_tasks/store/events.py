@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 import redis
@@ -49,8 +49,11 @@ class EventLog:
         }
         return str(self.client.xadd(self.keys.events, fields, maxlen=self.maxlen, approximate=True))
 
-    def recent(self, *, count: int = 100, ref: ObjectRef | None = None) -> list[Event]:
-        """The newest ``count`` events (oldest first), optionally only those of ``ref``."""
+    def recent(
+        self, *, count: int = 100, ref: ObjectRef | None = None, match: Callable[[Event], bool] | None = None
+    ) -> list[Event]:
+        """The newest ``count`` events (oldest first), optionally only those of ``ref`` and those
+        ``match`` accepts."""
         out: list[Event] = []
         last = "+"
         while len(out) < count:
@@ -61,7 +64,7 @@ class EventLog:
                 if entry_id == last:
                     continue
                 event = _event(entry_id, fields)
-                if ref is None or event.ref == ref:
+                if (ref is None or event.ref == ref) and (match is None or match(event)):
                     out.append(event)
                     if len(out) >= count:
                         break
@@ -71,7 +74,12 @@ class EventLog:
         return list(reversed(out))
 
     def follow(
-        self, *, since: str = "$", ref: ObjectRef | None = None, block_ms: int = 1000
+        self,
+        *,
+        since: str = "$",
+        ref: ObjectRef | None = None,
+        match: Callable[[Event], bool] | None = None,
+        block_ms: int = 1000,
     ) -> Iterator[Event]:
         """Yield events as they arrive (forever); ``since`` is a stream id, ``$`` for new only."""
         last = since
@@ -81,7 +89,7 @@ class EventLog:
                 for entry_id, fields in entries:
                     last = entry_id
                     event = _event(entry_id, fields)
-                    if ref is None or event.ref == ref:
+                    if (ref is None or event.ref == ref) and (match is None or match(event)):
                         yield event
 
 

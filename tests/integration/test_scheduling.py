@@ -267,8 +267,10 @@ def test_events_follow_prints_new_events_as_they_happen(
     try:
         procs("worker", "-c", "1")
         assert cli("reconcile", "gitrepository", "followed", "--wait").returncode == 0
-        line = follower.stdout.readline()  # blocks until the event arrives (pytest-timeout bounds it)
-        assert "GitRepository/default/followed" in line and "NewArtifact" in line and repo.head[:12] in line
+        header = follower.stdout.readline()  # blocks until the event arrives (pytest-timeout bounds it)
+        line = follower.stdout.readline()
+        assert header.split()[:3] == ["LAST", "SEEN", "TYPE"], header
+        assert "GitRepository/followed" in line and "NewArtifact" in line and repo.head[:12] in line
     finally:
         follower.terminate()
         follower.wait(10)
