@@ -216,7 +216,8 @@ def cmd_get(args: argparse.Namespace) -> int:
 
         print(view.dump(_rows(ctx, objects), args.output, named=bool(name)))
         return 0
-    printed = _print_tables(ctx, objects, kinds, args)
+    items = _rows(ctx, objects)
+    printed = _print_tables(items, kinds, args)
     if not printed:
         what = "objects" if len(kinds) > 1 else f"{kinds[0]} objects"
         print(f"no {what} found" + ("" if namespace is None else f" in {namespace}"))
@@ -230,7 +231,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if args.watch:
         try:
-            _watch(ctx, settings, kinds, args, objects)
+            _watch(ctx, settings, kinds, args, items)
         except KeyboardInterrupt:
             return 130  # Ctrl-C ends a watch: quietly, with the shell's status for SIGINT
     return 0
@@ -241,7 +242,7 @@ WATCH_POLL_S = 1.0
 
 
 def _watch(
-    ctx: Any, settings: Any, kinds: list[str], args: argparse.Namespace, objects: list[Object]
+    ctx: Any, settings: Any, kinds: list[str], args: argparse.Namespace, shown: list[dict[str, Any]]
 ) -> None:
     """Print a row (or with several kinds a kind-prefixed table) for every object whose status,
     spec or suspension changes, and a line for every object that goes, until interrupted."""
@@ -250,13 +251,10 @@ def _watch(
     from gitops_tasks.cli import view
 
     style = view.Style.for_stdout(wide=args.output == "wide")
-    seen = {_item_key(item): _fingerprint(item) for item in _rows(ctx, objects)}
+    seen = {_item_key(item): _fingerprint(item) for item in shown}
     while True:
         time.sleep(WATCH_POLL_S)
-        current = _selected(ctx, settings, args, kinds)
-        if current is None:
-            current = []
-        items = _rows(ctx, current)
+        items = _rows(ctx, _selected(ctx, settings, args, kinds, report_missing=False) or [])
         changed = [item for item in items if seen.get(_item_key(item)) != _fingerprint(item)]
         keys = {_item_key(item) for item in items}
         for gone in sorted(set(seen) - keys):
@@ -288,16 +286,16 @@ def _rows(ctx: Any, objects: list[Object]) -> list[dict[str, Any]]:
     return view.rows(objects, ctx.status.get_many(refs), ctx.catalog.next_run(refs))
 
 
-def _print_tables(ctx: Any, objects: list[Object], kinds: list[str], args: argparse.Namespace) -> bool:
+def _print_tables(items: list[dict[str, Any]], kinds: list[str], args: argparse.Namespace) -> bool:
     """One table, or with several kinds one per kind that has objects, under its kind's name.
     Whether anything was printed."""
     from gitops_tasks.cli import view
 
     style = view.Style.for_stdout(wide=args.output == "wide")
-    by_kind = [[o for o in objects if o.kind == kind] for kind in kinds]
+    by_kind = [(kind, [item for item in items if item["kind"] == kind]) for kind in kinds]
     tables = [
-        (group[0].kind, view.table(_rows(ctx, group), all_namespaces=args.all_namespaces, style=style))
-        for group in by_kind
+        (kind, view.table(group, all_namespaces=args.all_namespaces, style=style))
+        for kind, group in by_kind
         if group
     ]
     if len(kinds) == 1:
@@ -327,7 +325,9 @@ def _confirmed(question: str) -> bool:
     return False
 
 
-def _selected(ctx: Any, settings: Any, args: argparse.Namespace, kinds: list[str]) -> list[Object] | None:
+def _selected(
+    ctx: Any, settings: Any, args: argparse.Namespace, kinds: list[str], *, report_missing: bool = True
+) -> list[Object] | None:
     """The objects a ``KIND [NAME] [-n NS | -A]`` names, sorted by kind, namespace, name; ``None``
     (with the error printed) when a named object is not found."""
     from gitops_tasks.objects.model import ObjectRef
@@ -337,7 +337,8 @@ def _selected(ctx: Any, settings: Any, args: argparse.Namespace, kinds: list[str
         ref = ObjectRef(kinds[0], namespace or settings.default_namespace, args.name)
         obj = ctx.catalog.get(ref)
         if obj is None:
-            print(f"error: {ref} not found", file=sys.stderr)
+            if report_missing:
+                print(f"error: {ref} not found", file=sys.stderr)
             return None
         return [obj]
     return [

@@ -179,7 +179,11 @@ def table(
     ready, status = headers.index("READY"), headers.index("STATUS")
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()] if header else []
     for row in lines:
-        parts = textwrap.wrap(row[-1], room, break_on_hyphens=False) if room else [row[-1]]
+        parts = (
+            textwrap.wrap(row[-1], room, break_long_words=False, break_on_hyphens=False)
+            if room
+            else [row[-1]]
+        )
         cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=False)]
         cells[ready] = style.paint(cells[ready], row[ready])
         cells[status] = style.paint(cells[status], row[status])
