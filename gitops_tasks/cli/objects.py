@@ -21,11 +21,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.set_defaults(func=cmd_apply)
 
-    p = sub.add_parser(
-        "delete",
-        help="remove one object from the catalog (asks first unless --silent)",
-        epilog=_DELETE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = _with_examples(
+        sub, "delete", "remove one object from the catalog (asks first unless --silent)", _DELETE_EXAMPLES
     )
     object_args(p)
     p.add_argument(
@@ -33,24 +30,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.set_defaults(func=cmd_delete)
 
-    p = sub.add_parser(
+    p = _with_examples(
+        sub,
         "export",
-        help="print objects as YAML that apply -f takes back unchanged (no status)",
-        epilog=_EXPORT_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "print objects as YAML that apply -f takes back unchanged (no status)",
+        _EXPORT_EXAMPLES,
     )
     p.add_argument("kind", help="a kind (GitRepository, ks, …) or 'all' for every kind")
     p.add_argument("name", nargs="?", help="one object's name (default: every object of the kind)")
-    p.add_argument("-n", "--namespace", help="namespace (default: default)")
-    p.add_argument("-A", "--all-namespaces", action="store_true", help="objects of every namespace")
+    _namespace_args(p)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser(
-        "get",
-        help="show objects with their status",
-        epilog=_GET_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = _with_examples(sub, "get", "show objects with their status", _GET_EXAMPLES)
     p.add_argument("kind", help="a kind (GitRepository, ks, …), 'all' for every kind, or 'sources'")
     p.add_argument(
         "name",
@@ -58,8 +49,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="NAME",
         help="one object's name; after 'sources': all|git|oci|helm|bucket, then optionally a name",
     )
-    p.add_argument("-n", "--namespace", help="namespace (default: default)")
-    p.add_argument("-A", "--all-namespaces", action="store_true", help="objects of every namespace")
+    _namespace_args(p)
     p.add_argument(
         "-o",
         "--output",
@@ -99,6 +89,20 @@ examples:
   gitops-tasks export kustomization -A > kustomizations.yaml   # every namespace, a multi-document stream
   gitops-tasks export all -A > backup.yaml && gitops-tasks apply -f backup.yaml
 """
+
+
+def _with_examples(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str, examples: str
+) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name, help=help_text, epilog=examples, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+def _namespace_args(parser: argparse.ArgumentParser) -> None:
+    """``[-n NAMESPACE | -A]``: the objects of one namespace or of all."""
+    parser.add_argument("-n", "--namespace", help="namespace (default: default)")
+    parser.add_argument("-A", "--all-namespaces", action="store_true", help="objects of every namespace")
 
 
 def object_args(parser: argparse.ArgumentParser) -> None:
