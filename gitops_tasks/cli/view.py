@@ -1,9 +1,14 @@
-"""How the CLI shows objects, status and events (pure formatting, no I/O)."""
+"""How the CLI shows objects, status and events (formatting; :class:`Style` alone looks at the
+terminal and the environment)."""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+import textwrap
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,9 +18,6 @@ from gitops_tasks.objects.model import Object
 from gitops_tasks.redact import redact
 from gitops_tasks.store.events import Event
 from gitops_tasks.store.summary import condition
-
-#: Longest message shown in a table cell.
-DEFAULT_MESSAGE_WIDTH = 70
 
 
 def state(obj: Object, status: dict[str, Any]) -> str:
@@ -99,34 +101,114 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def table(items: list[dict[str, Any]], *, all_namespaces: bool, now: float | None = None) -> str:
-    now = time.time() if now is None else now
-    headers = ["NAME", "READY", "STATUS", "REASON", "REVISION", "LAST RUN", "NEXT RUN", "MESSAGE"]
-    if all_namespaces:
-        headers.insert(0, "NAMESPACE")
-    lines = []
-    for item in items:
-        message = item["message"].replace("\n", " ")
-        if len(message) > DEFAULT_MESSAGE_WIDTH:
-            message = message[: DEFAULT_MESSAGE_WIDTH - 1] + "…"
-        cells = [
-            item["name"],
-            item["ready"],
-            item["state"],
-            item["reason"] or "-",
-            _short_revision(item["revision"]) or "-",
-            _relative(_parse_iso(item["lastRun"]), now),
-            _relative(_parse_iso(item["nextRun"]), now) if item["nextRun"] else "-",
-            message or "-",
-        ]
-        if all_namespaces:
-            cells.insert(0, item["namespace"])
-        lines.append(cells)
+#: The narrowest the MESSAGE column gets, however narrow the terminal (it wraps at this width).
+MIN_MESSAGE_WIDTH = 20
+
+_RED, _GREEN, _YELLOW, _BOLD, _RESET = "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[1m", "\x1b[0m"
+_COLOURS = {
+    "True": _GREEN,
+    "False": _RED,
+    "Ready": _GREEN,
+    "Failed": _RED,
+    "Stalled": _RED,
+    "Suspended": _YELLOW,
+    "Reconciling": _YELLOW,
+}
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a table is laid out: ``width`` of the screen (``None``: no limit, a pipe), ``wide``
+    (``-o wide``: every column, messages in full on one line), ``colour`` (escape codes)."""
+
+    width: int | None = None
+    wide: bool = False
+    colour: bool = False
+
+    @classmethod
+    def for_stdout(cls, *, wide: bool = False) -> Style:
+        """``COLUMNS`` or the terminal's width (no limit in a pipe); colour on a terminal unless
+        ``NO_COLOR`` is set (https://no-color.org)."""
+        tty = sys.stdout.isatty()
+        width: int | None = None
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            width = int(columns)
+        elif tty:
+            try:
+                width = os.get_terminal_size(sys.stdout.fileno()).columns
+            except OSError:
+                width = None
+        return cls(width=width, wide=wide, colour=tty and not os.environ.get("NO_COLOR"))
+
+    def paint(self, text: str, word: str) -> str:
+        colour = _COLOURS.get(word) if self.colour else None
+        return f"{colour}{text}{_RESET}" if colour else text
+
+    def heading(self, text: str) -> str:
+        return f"{_BOLD}{text}{_RESET}" if self.colour else text
+
+
+def table(
+    items: list[dict[str, Any]],
+    *,
+    all_namespaces: bool,
+    now: float | None = None,
+    style: Style | None = None,
+    header: bool = True,
+) -> str:
+    """The rows as aligned columns, READY and STATUS coloured by ``style``. A message longer than
+    the room left wraps onto continuation lines (never cut); ``-o wide`` adds INTERVAL and SUSPENDED
+    and shows messages in full on their row. ``header=False``: the rows alone (``get --watch``)."""
+    style = style or Style()
+    lines = [_cells(item, now=time.time() if now is None else now, wide=style.wide) for item in items]
     if not lines:
         return ""
+    headers = list(_HEADERS)
+    if style.wide:
+        headers[-1:-1] = ["INTERVAL", "SUSPENDED"]
+    if all_namespaces:
+        headers.insert(0, "NAMESPACE")
+        for item, row in zip(items, lines, strict=True):
+            row.insert(0, item["namespace"])
     widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(headers)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*headers).rstrip(), *(fmt.format(*row).rstrip() for row in lines)])
+    room = None
+    if style.width is not None and not style.wide:
+        room = max(MIN_MESSAGE_WIDTH, style.width - sum(widths[:-1]) - 2 * (len(widths) - 1))
+        widths[-1] = min(widths[-1], room)
+    ready, status = headers.index("READY"), headers.index("STATUS")
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()] if header else []
+    for row in lines:
+        parts = (
+            textwrap.wrap(row[-1], room, break_long_words=False, break_on_hyphens=False)
+            if room
+            else [row[-1]]
+        )
+        cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=False)]
+        cells[ready] = style.paint(cells[ready], row[ready])
+        cells[status] = style.paint(cells[status], row[status])
+        out.append("  ".join([*cells, parts[0]]).rstrip())
+        indent = " " * (sum(widths[:-1]) + 2 * (len(widths) - 1))
+        out.extend(indent + part for part in parts[1:])
+    return "\n".join(out)
+
+
+_HEADERS = ("NAME", "READY", "STATUS", "REASON", "REVISION", "LAST RUN", "NEXT RUN", "MESSAGE")
+
+
+def _cells(item: dict[str, Any], *, now: float, wide: bool) -> list[str]:
+    cells = [
+        item["name"],
+        item["ready"],
+        item["state"],
+        item["reason"] or "-",
+        (item["revision"] if wide else _short_revision(item["revision"])) or "-",
+        _relative(_parse_iso(item["lastRun"]), now),
+        _relative(_parse_iso(item["nextRun"]), now) if item["nextRun"] else "-",
+    ]
+    if wide:
+        cells += [str(item["spec"].get("interval") or "-"), "True" if item["suspended"] else "False"]
+    return [*cells, " ".join(item["message"].split()) or "-"]
 
 
 def _short_revision(rev: str) -> str:
@@ -144,6 +226,21 @@ def dump(items: list[dict[str, Any]], fmt: str, *, named: bool) -> str:
     if fmt == "json":
         return json.dumps(data, indent=2, sort_keys=False)
     return yaml.safe_dump(data, sort_keys=False).rstrip()
+
+
+def export(objects: list[Object]) -> str:
+    """``export``: each object as ``apply -f`` takes it back, as written (apiVersion, kind, metadata
+    with name, namespace, labels and annotations, spec; no generation, no status), every document
+    opened by ``---`` as ``flux export`` prints them."""
+    docs = []
+    for obj in objects:
+        metadata: dict[str, Any] = {"name": obj.name, "namespace": obj.namespace}
+        for key in ("labels", "annotations"):
+            if obj.metadata.get(key) is not None:
+                metadata[key] = obj.metadata[key]
+        doc = {"apiVersion": obj.api_version, "kind": obj.kind, "metadata": metadata, "spec": obj.spec}
+        docs.append("---\n" + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    return "".join(docs)
 
 
 def event_line(event: Event) -> str:

@@ -103,9 +103,9 @@ def test_delete_suspend_and_resume(cli, tmp_path: Path, ctx) -> None:
     assert cli("resume", "gitrepository", "podinfo", "-n", "flux-system").returncode == 0
     assert ctx.client.zscore(ctx.keys.schedule, "GitRepository/flux-system/podinfo") is not None
 
-    deleted = cli("delete", "gitrepository", "podinfo", "-n", "flux-system")
+    deleted = cli("delete", "gitrepository", "podinfo", "-n", "flux-system", "--silent")
     assert deleted.returncode == 0
-    missing = cli("delete", "gitrepository", "podinfo", "-n", "flux-system")
+    missing = cli("delete", "gitrepository", "podinfo", "-n", "flux-system", "--silent")
     assert missing.returncode == 1 and "not found" in missing.stderr
     events = cli("events", "--for", "GitRepository/podinfo", "-n", "flux-system").stdout
     assert "Suspended" in events and "Resumed" in events and "Deleted" in events

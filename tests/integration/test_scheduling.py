@@ -97,7 +97,7 @@ def test_schedule_changes_take_effect_without_restart(cli, ctx, procs, remotes, 
     wait_for(lambda: runs_in_log(worker, "added") > suspended_runs, what="poll after resume")
 
     # Delete removes it from the schedule and from status
-    cli("delete", "gitrepository", "added")
+    cli("delete", "gitrepository", "added", "--silent")
     time.sleep(1.5)
     deleted_runs = runs_in_log(worker, "added")
     time.sleep(3)
