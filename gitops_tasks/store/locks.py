@@ -23,6 +23,7 @@ from types import TracebackType
 
 import redis
 
+from gitops_tasks.objects.outcome import LockLost
 from gitops_tasks.store.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -202,16 +203,39 @@ class RunLock:
         self.lease = lease
         #: True once a renewal found the lock gone or taken (it expired: another holder may run).
         self.lost = False
+        #: Until when (monotonic clock) the lock is known to stand: set before each successful
+        #: write of its TTL, so it errs early.
+        self._held_until = 0.0
 
     def acquire(self) -> bool:
+        sent = time.monotonic()
         if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
             return False
+        self._held_until = sent + self.ttl_ms / 1000
         self.keep_alive()
         return True
 
     def keep_alive(self) -> None:
         """Start renewing a lock this holder has just set (by ``acquire`` or in a pipeline)."""
+        self._held_until = max(self._held_until, time.monotonic() + self.ttl_ms / 1000 / 2)
         _renewer.add(self)
+
+    def ensure_held(self) -> None:
+        """Raise :class:`~gitops_tasks.objects.outcome.LockLost` unless this holder still has the
+        lock: call it before each side effect. Reads the lock (one round trip); when Redis cannot
+        be reached, the lock counts as held only while its last written TTL surely stands."""
+        if self.lost:
+            raise LockLost(f"lock {self.key} was lost")
+        try:
+            holder = self.client.get(self.key)
+        except redis.RedisError as exc:
+            if time.monotonic() < self._held_until:
+                return
+            raise LockLost(f"lock {self.key} could not be confirmed: {type(exc).__name__}") from exc
+        if holder != self.token:
+            self.lost = True
+            _renewer.remove(self)
+            raise LockLost(f"lock {self.key} is {'held by ' + holder if holder else 'gone'}")
 
     def when_slow(self, after_s: float, callback: Callable[[], object]) -> None:
         """Call ``callback`` (from the renewer thread) if this lock is still kept alive ``after_s``
@@ -222,6 +246,7 @@ class RunLock:
         _renewer.remove(self)
 
     def renew_once(self) -> None:
+        sent = time.monotonic()
         try:
             if self.lease is None:
                 renewed = self.client.eval(RENEW_SCRIPT, 1, self.key, self.token, self.ttl_ms)
@@ -246,10 +271,12 @@ class RunLock:
             log.warning("could not renew lock %s; retrying in %gs", self.key, DEFAULT_RENEW_RETRY_S)
             _renewer.retry_soon(self)
             return
-        if not renewed:
-            self.lost = True
-            _renewer.remove(self)
-            log.warning("lock %s expired or was taken while held; its holder must write nothing", self.key)
+        if renewed:
+            self._held_until = sent + self.ttl_ms / 1000
+            return
+        self.lost = True
+        _renewer.remove(self)
+        log.warning("lock %s expired or was taken while held; its holder must write nothing", self.key)
 
     def release(self) -> None:
         self.stop_renewing()

@@ -66,6 +66,7 @@ def reconcile_image_update_automation(obj: Object, previous: dict[str, Any], ctx
         lock=redis_branch_lock(ctx.client, ctx.keys, owner=ctx.owner),
         ci_skip=ctx.settings.git_ci_skip,
         read_only=ctx.settings.git_readonly,
+        before_push=lambda _attempt: ctx.ensure_held(),
     )
     outcome = reconcile(
         obj,
