@@ -246,14 +246,15 @@ PAUSE_SOCKET_TIMEOUT_S = "1"
 def test_beat_notices_a_redis_that_stops_answering_and_resumes_after_it_answers_again(
     gt_env, own_redis, cli, procs, remotes, tmp_path: Path
 ) -> None:
-    # Given a repository polled every second by a worker and beat
+    # Given a repository polled every 10 s by a worker and beat (so the pause comes between two
+    # sends, and beat meets it on its own Redis client)
     redis_server = own_redis(PERSIST)
     env = {
         "GITOPS_TASKS_REDIS_URL": redis_server.url(),
         "GITOPS_TASKS_REDIS_SOCKET_TIMEOUT_S": PAUSE_SOCKET_TIMEOUT_S,
     }
     repo = remotes.new_repo("one", {"deploy.yaml": "replicas: 1\n"})
-    (tmp_path / "one.yaml").write_text(git_repository("one", repo.url))
+    (tmp_path / "one.yaml").write_text(git_repository("one", repo.url, interval="10s"))
     assert cli("apply", "-f", str(tmp_path / "one.yaml"), env=env).returncode == 0
     ctx = Context(Settings.from_env({**gt_env, **env}))
     procs("worker", "-c", "2", env=env)
