@@ -48,6 +48,11 @@ class EnqueueGuard:
     def release(self, object_key: str) -> None:
         self.client.delete(self.keys.guard(object_key))
 
+    def release_if(self, object_key: str, value: str) -> bool:
+        """Release the guard only if it still has ``value`` (the one its claimer set, a token
+        unique to that claim): never one that a later send claimed. True if it was released."""
+        return bool(self.client.eval(RELEASE_SCRIPT, 1, self.keys.guard(object_key), value))
+
     def is_set(self, object_key: str) -> bool:
         return bool(self.client.exists(self.keys.guard(object_key)))
 
