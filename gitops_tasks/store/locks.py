@@ -25,6 +25,7 @@ import redis
 
 from gitops_tasks.objects.outcome import LockLost
 from gitops_tasks.store.keys import Keys
+from gitops_tasks.store.runstate import REDIS_NOW_LUA
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +66,23 @@ end
 return 0
 """
 # KEYS[1] lock key, KEYS[2] schedule zset; ARGV[1] token, ARGV[2] ttl in ms, ARGV[3] object key,
-# ARGV[4] the lease last written (epoch s), ARGV[5] the new lease. Returns 1 if renewed (still
+# ARGV[4] the lease last written (epoch s), ARGV[5] the lease margin (s). Returns the new lease
+# (epoch s on Redis's clock, as text: the lock's new expiry plus the margin) if renewed (still
 # ours), else 0. The schedule entry moves on only if nothing moved it earlier meanwhile (a request
 # or a changed spec made it due: that must stand).
-RENEW_LEASE_SCRIPT = """
+RENEW_LEASE_SCRIPT = (
+    REDIS_NOW_LUA
+    + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local lease = now + tonumber(ARGV[2]) / 1000 + tonumber(ARGV[5])
 local due = redis.call('ZSCORE', KEYS[2], ARGV[3])
 if due and tonumber(due) >= tonumber(ARGV[4]) - 0.001 then
-  redis.call('ZADD', KEYS[2], 'XX', ARGV[5], ARGV[3])
+  redis.call('ZADD', KEYS[2], 'XX', lease, ARGV[3])
 end
-return 1
+return string.format('%.17g', lease)
 """
+)
 # KEYS[1] lock key; ARGV[1] token. Returns 1 if deleted (was ours), else 0.
 RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -179,7 +185,7 @@ class Lease:
 
     schedule_key: str
     member: str
-    #: The due time last written (epoch seconds).
+    #: The due time last written (epoch seconds on Redis's clock).
     due_at: float
     #: Seconds after the lock's expiry at which the entry is due.
     margin_s: float
@@ -257,7 +263,6 @@ class RunLock:
                 renewed = self.client.eval(RENEW_SCRIPT, 1, self.key, self.token, self.ttl_ms)
             else:
                 lease = self.lease
-                due = time.time() + self.ttl_ms / 1000 + lease.margin_s
                 renewed = self.client.eval(
                     RENEW_LEASE_SCRIPT,
                     2,
@@ -267,10 +272,10 @@ class RunLock:
                     self.ttl_ms,
                     lease.member,
                     repr(lease.due_at),
-                    repr(due),
+                    lease.margin_s,
                 )
                 if renewed:
-                    lease.due_at = due
+                    lease.due_at = float(renewed)
         except redis.RedisError:
             # Redis unreachable for a moment: try again shortly (the TTL covers two periods).
             log.warning("could not renew lock %s; retrying in %gs", self.key, DEFAULT_RENEW_RETRY_S)

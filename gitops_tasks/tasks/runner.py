@@ -50,7 +50,7 @@ def run(
     (result ``discarded``, reason ``RunLockLost``).
     """
     ttl_s = ctx.settings.run_lock_ttl_s
-    lease = Lease(ctx.keys.schedule, ref.key, runstate.lease_at(ttl_s), runstate.DEFAULT_LEASE_MARGIN_S)
+    lease = Lease(ctx.keys.schedule, ref.key, 0.0, runstate.DEFAULT_LEASE_MARGIN_S)
     lock = RunLock(
         ctx.client, ctx.keys.run_lock(ref.key), ttl_s=ttl_s, owner=ctx.owner, task_id=task_id, lease=lease
     )
@@ -64,9 +64,9 @@ def run(
         lock_token=lock.token,
         lock_ttl_s=ttl_s,
         reason=reason,
-        lease=lease.due_at,
         task_id=task_id,
     )
+    lease.due_at = started.lease
     obj = started.obj
     if started.state == "duplicate":
         return {"result": "duplicate", "message": f"{ref}: this task is already running"}
