@@ -131,8 +131,9 @@ _handles: dict[tuple[int, int], RegistryHandles] = {}
 
 
 def handles(ctx: Context) -> RegistryHandles:
-    """This process's registry handles for ``ctx`` (rebuilt after a fork)."""
-    key = (os.getpid(), id(ctx))
+    """This process's registry handles for ``ctx`` (rebuilt after a fork). Keyed by its Redis
+    client, which a run's context (``Context.for_run``) shares with the process-wide one."""
+    key = (os.getpid(), id(ctx.client))
     found = _handles.get(key)  # the common case needs no lock: built once, then only read
     if found is not None:
         return found
