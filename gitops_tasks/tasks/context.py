@@ -31,6 +31,8 @@ class Context:
 
     def for_run(self, ensure_held: Callable[[], None]) -> Context:
         """This context (same Redis client and stores) for one run guarded by ``ensure_held``."""
+        # Built here, before the copy, so every run's copy shares them.
+        _ = (self.client, self.catalog, self.status, self.events, self.guard)
         run = copy.copy(self)
         run.ensure_held = ensure_held
         return run
