@@ -64,14 +64,14 @@ return 0
 
 
 # KEYS[1] schedule zset; ARGV: (object key, score read, next score) triples. Moves each entry to its
-# next score if it still has the score read. Returns how many moved.
+# next score if it still has the score read. Returns the keys moved.
 _MOVE_ON = """
-local moved = 0
+local moved = {}
 for i = 1, #ARGV, 3 do
   local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
   if score and math.abs(tonumber(score) - tonumber(ARGV[i + 1])) < 0.001 then
     redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i])
-    moved = moved + 1
+    moved[#moved + 1] = ARGV[i]
   end
 end
 return moved
@@ -96,8 +96,9 @@ class CatalogScheduler(Scheduler):
         self._watch = marker.CatalogWatch(self._client, self._keys, where=self._where, log=log)
         self._next_marker_check = 0.0
         self._outage = Outage()
-        #: Object keys whose guard this beat claimed but whose task it could not send.
-        self._unsent: set[str] = set()
+        #: Object key → the guard value this beat claimed it with (or may have: the reply was lost),
+        #: for objects whose task it could not send.
+        self._unsent: dict[str, str] = {}
         self._closed = False
         self.sent = 0
         super().__init__(*args, **kwargs)
@@ -135,7 +136,7 @@ class CatalogScheduler(Scheduler):
         upcoming = self._client.zrange(self._keys.schedule, 0, 0, withscores=True)
         if not upcoming:
             return tick_s
-        return max(0.0, min(tick_s, upcoming[0][1] - time.time()))
+        return max(0.0, min(tick_s, upcoming[0][1] - self._now()))
 
     def _check_catalog(self) -> None:
         """Create the catalog's marker on a fresh Redis; when the catalog is lost (its marker
@@ -171,16 +172,23 @@ class CatalogScheduler(Scheduler):
 
     def _release_unsent(self) -> None:
         """Release the guards claimed for objects whose task could not be sent (Redis went away
-        between the claim and the send), so they are sent once they are due again."""
-        now = time.time()
-        for key in sorted(self._unsent):
-            self._guard.release(key)
-            # The schedule may have moved on before the send failed: due now (never later).
-            self._client.zadd(self._keys.schedule, {key: now}, xx=True, lt=True)
-            self._unsent.discard(key)
+        between the claim and the send), so they are sent once they are due again. Only a guard
+        still holding this beat's value is released: one set by a later send stays."""
+        now = self._now()
+        for key, value in sorted(self._unsent.items()):
+            if self._guard.release_if(key, value):
+                # The schedule may have moved on before the send failed: due now (never later).
+                self._client.zadd(self._keys.schedule, {key: now}, xx=True, lt=True)
+            del self._unsent[key]
+
+    def _now(self) -> float:
+        """Redis's clock (epoch s): the one run-lock leases are written on (``store.runstate``), so
+        the hosts' clock skew cannot send a leased object early or late."""
+        seconds, micros = self._client.time()
+        return float(seconds) + micros / 1_000_000
 
     def _dispatch_due(self) -> int:
-        now = time.time()
+        now = self._now()
         due = self._client.zrangebyscore(
             self._keys.schedule, "-inf", now, start=0, num=DEFAULT_BATCH, withscores=True
         )
@@ -188,26 +196,26 @@ class CatalogScheduler(Scheduler):
             return 0
         object_keys = [key for key, _score in due]
         metas = self._client.hmget(self._keys.schedule_meta, object_keys)
-        claims = self._guard.claim_many(object_keys)
-        next_scores: dict[str | bytes, float] = {}
-        to_send: list[tuple[str, float, dict[str, Any]]] = []
-        for (key, due_at), meta_raw, claimed in zip(due, metas, claims, strict=True):
-            if meta_raw is None:
-                continue
-            meta = json.loads(meta_raw)
-            next_scores[key] = now + self._next_in(float(meta["interval_s"]), late_s=now - due_at)
-            if claimed:
-                to_send.append((key, due_at, meta))
-        retry: dict[str | bytes, float] = {}
+        # This tick's guard value: releasing after a failure deletes only a guard this tick set.
+        value = f"beat:{secrets.token_hex(8)}"
+        #: Keys whose guard this tick holds, or may hold (until the claims' replies say which).
+        claimed: list[str] = object_keys
         sent_keys: set[str] = set()
+        retry: dict[str | bytes, float] = {}
         try:
-            # Moved on before sending, and only where nobody moved the entry since it was read: a
-            # task that starts moves its own entry (the run lock's lease, see
-            # gitops_tasks.store.runstate), and that must not be overwritten.
-            if next_scores:
-                scores = dict(due)
-                pairs = [v for key, at in next_scores.items() for v in (key, repr(scores[key]), repr(at))]
-                self._move_on(keys=[self._keys.schedule], args=pairs)
+            claimed = [
+                key
+                for key, won in zip(
+                    object_keys, self._guard.claim_many(object_keys, value=value), strict=True
+                )
+                if won
+            ]
+            to_send = self._move_on_due(due, metas, set(claimed), now=now)
+            for key in set(claimed) - {key for key, _, _ in to_send}:
+                # Deleted, or its entry changed since it was read (a task took its lease, a request
+                # made it due): whoever changed it has the object in hand; no task from this tick.
+                self._guard.release_if(key, value)
+            claimed = [key for key, _, _ in to_send]
             with self.app.producer_or_acquire() as producer:
                 for key, due_at, meta in to_send:
                     try:
@@ -227,16 +235,37 @@ class CatalogScheduler(Scheduler):
                         raise
                     except Exception:
                         log.exception("could not enqueue %s; will retry next tick", key)
-                        self._guard.release(key)
+                        self._guard.release_if(key, value)
                         retry[key] = now + 1.0
         except UNREACHABLE:
-            # Redis or the broker went away: every claimed object not sent yet is made due again
-            # (and its guard released) once it is back.
-            self._unsent.update(key for key, _, _ in to_send if key not in sent_keys)
+            # Redis or the broker went away: every object claimed (or perhaps claimed: a reply may
+            # be lost after Redis ran the command) and not sent yet is made due again, and its
+            # guard released, once it is back.
+            self._unsent.update({key: value for key in claimed if key not in sent_keys})
             raise
         if retry:
             self._client.zadd(self._keys.schedule, retry, xx=True)
         return len(due)
+
+    def _move_on_due(
+        self, due: list[tuple[str, float]], metas: list[str | None], claimed: set[str], *, now: float
+    ) -> list[tuple[str, float, dict[str, Any]]]:
+        """Move every due entry one interval on, where nobody moved it since it was read (a task
+        that starts moves its own entry, the run lock's lease, see gitops_tasks.store.runstate,
+        and that must stand); return the (key, due at, meta) to send: claimed and moved."""
+        next_scores: dict[str, float] = {}
+        read: dict[str, tuple[float, dict[str, Any]]] = {}
+        for (key, due_at), meta_raw in zip(due, metas, strict=True):
+            if meta_raw is None:
+                continue
+            meta = json.loads(meta_raw)
+            next_scores[key] = now + self._next_in(float(meta["interval_s"]), late_s=now - due_at)
+            read[key] = (due_at, meta)
+        if not next_scores:
+            return []
+        pairs = [v for key, at in next_scores.items() for v in (key, repr(read[key][0]), repr(at))]
+        moved = self._move_on(keys=[self._keys.schedule], args=pairs)
+        return [(key, *read[key]) for key in moved if key in claimed]
 
     def _next_in(self, interval_s: float, *, late_s: float) -> float:
         """Seconds until the next run of an object sent now, ``late_s`` after it was due.

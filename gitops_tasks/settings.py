@@ -46,6 +46,10 @@ DEFAULT_FLOWER_ADDRESS = "127.0.0.1"
 DEFAULT_FLOWER_PORT = 5555
 #: The embedded Redis of ``up`` keeps its data in $DATA_DIR/redis (append-only, fsync every second).
 DEFAULT_REDIS_PERSIST = True
+#: How long a Redis command (or a connection attempt) may wait for an answer before it fails, so a
+#: Redis that stops answering (paused, partitioned) is noticed rather than waited on forever.
+#: Blocking reads (``events --follow``'s XREAD) block for less than this.
+DEFAULT_REDIS_SOCKET_TIMEOUT_S = 5.0
 #: Worker pool and concurrency: all work is network or subprocess bound, so threads serve well.
 DEFAULT_WORKER_POOL = "threads"
 DEFAULT_WORKER_CONCURRENCY = 8
@@ -100,6 +104,7 @@ class Settings:
     worker_pool: str = DEFAULT_WORKER_POOL
     worker_concurrency: int = DEFAULT_WORKER_CONCURRENCY
     redis_persist: bool = DEFAULT_REDIS_PERSIST
+    redis_socket_timeout_s: float = DEFAULT_REDIS_SOCKET_TIMEOUT_S
     registry_rps: float = DEFAULT_REGISTRY_RPS
     registry_burst: int = DEFAULT_REGISTRY_BURST
     registry_margin: float = DEFAULT_REGISTRY_MARGIN
@@ -264,6 +269,7 @@ ENV_VARS: dict[str, str] = {
     "worker_pool": "GITOPS_TASKS_WORKER_POOL",
     "worker_concurrency": "GITOPS_TASKS_WORKER_CONCURRENCY",
     "redis_persist": "GITOPS_TASKS_REDIS_PERSIST",
+    "redis_socket_timeout_s": "GITOPS_TASKS_REDIS_SOCKET_TIMEOUT_S",
     "registry_rps": "GITOPS_TASKS_REGISTRY_RPS",
     "registry_burst": "GITOPS_TASKS_REGISTRY_BURST",
     "registry_margin": "GITOPS_TASKS_REGISTRY_MARGIN",

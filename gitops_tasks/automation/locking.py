@@ -18,14 +18,17 @@ from contextlib import AbstractContextManager, contextmanager
 
 import redis
 
+from gitops_tasks.settings import DEFAULT_RUN_LOCK_TTL_S
 from gitops_tasks.sources import GitError, mask_url
 from gitops_tasks.store.keys import Keys
 from gitops_tasks.store.locks import RunLock
 
 #: How long a writer waits for another one on the same branch (seconds).
 DEFAULT_BRANCH_LOCK_WAIT_S = 30.0
-#: Lifetime of the branch lock; renewed every third of it while held.
-DEFAULT_BRANCH_LOCK_TTL_S = 60.0
+#: Lifetime of the branch lock; renewed every third of it while held. As the run lock's
+#: (``GITOPS_TASKS_RUN_LOCK_TTL_S``; workers pass theirs), so a branch whose writer died is free
+#: again by the time its automation is sent again.
+DEFAULT_BRANCH_LOCK_TTL_S = float(DEFAULT_RUN_LOCK_TTL_S)
 #: Seconds between attempts to take a busy lock.
 LOCK_POLL_S = 0.05
 

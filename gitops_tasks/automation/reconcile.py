@@ -85,7 +85,8 @@ class Options:
     #: Compute and report, never commit or push (``GITOPS_TASKS_GIT_READONLY``).
     read_only: bool = False
     max_attempts: int = DEFAULT_PUSH_ATTEMPTS
-    #: Test seam: called with the attempt number just before each push.
+    #: Called with the attempt number just before each push; whatever it raises stops the run
+    #: (the worker checks its run lock here; tests use it as a seam).
     before_push: Callable[[int], None] | None = None
 
 

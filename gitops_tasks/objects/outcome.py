@@ -41,3 +41,9 @@ class Outcome:
     @property
     def ready(self) -> bool:
         return self.result == "success"
+
+
+class LockLost(Exception):
+    """The run lock of this reconcile expired or was taken: another worker may run the object now,
+    so the reconcile must stop before its next side effect (a push, an apply, a prune). Raised by
+    the ``ensure_held`` callable the task layer hands to a concern; the runner discards the run."""

@@ -23,7 +23,9 @@ from types import TracebackType
 
 import redis
 
+from gitops_tasks.objects.outcome import LockLost
 from gitops_tasks.store.keys import Keys
+from gitops_tasks.store.runstate import REDIS_NOW_LUA
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,11 @@ class EnqueueGuard:
     def release(self, object_key: str) -> None:
         self.client.delete(self.keys.guard(object_key))
 
+    def release_if(self, object_key: str, value: str) -> bool:
+        """Release the guard only if it still has ``value`` (the one its claimer set, a token
+        unique to that claim): never one that a later send claimed. True if it was released."""
+        return bool(self.client.eval(RELEASE_SCRIPT, 1, self.keys.guard(object_key), value))
+
     def is_set(self, object_key: str) -> bool:
         return bool(self.client.exists(self.keys.guard(object_key)))
 
@@ -59,18 +66,23 @@ end
 return 0
 """
 # KEYS[1] lock key, KEYS[2] schedule zset; ARGV[1] token, ARGV[2] ttl in ms, ARGV[3] object key,
-# ARGV[4] the lease last written (epoch s), ARGV[5] the new lease. Returns 1 if renewed (still
+# ARGV[4] the lease last written (epoch s), ARGV[5] the lease margin (s). Returns the new lease
+# (epoch s on Redis's clock, as text: the lock's new expiry plus the margin) if renewed (still
 # ours), else 0. The schedule entry moves on only if nothing moved it earlier meanwhile (a request
 # or a changed spec made it due: that must stand).
-RENEW_LEASE_SCRIPT = """
+RENEW_LEASE_SCRIPT = (
+    REDIS_NOW_LUA
+    + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local lease = now + tonumber(ARGV[2]) / 1000 + tonumber(ARGV[5])
 local due = redis.call('ZSCORE', KEYS[2], ARGV[3])
 if due and tonumber(due) >= tonumber(ARGV[4]) - 0.001 then
-  redis.call('ZADD', KEYS[2], 'XX', ARGV[5], ARGV[3])
+  redis.call('ZADD', KEYS[2], 'XX', lease, ARGV[3])
 end
-return 1
+return string.format('%.17g', lease)
 """
+)
 # KEYS[1] lock key; ARGV[1] token. Returns 1 if deleted (was ours), else 0.
 RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -173,7 +185,7 @@ class Lease:
 
     schedule_key: str
     member: str
-    #: The due time last written (epoch seconds).
+    #: The due time last written (epoch seconds on Redis's clock).
     due_at: float
     #: Seconds after the lock's expiry at which the entry is due.
     margin_s: float
@@ -202,16 +214,39 @@ class RunLock:
         self.lease = lease
         #: True once a renewal found the lock gone or taken (it expired: another holder may run).
         self.lost = False
+        #: Until when (monotonic clock) the lock is known to stand: set before each successful
+        #: write of its TTL, so it errs early.
+        self._held_until = 0.0
 
     def acquire(self) -> bool:
+        sent = time.monotonic()
         if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
             return False
+        self._held_until = sent + self.ttl_ms / 1000
         self.keep_alive()
         return True
 
     def keep_alive(self) -> None:
         """Start renewing a lock this holder has just set (by ``acquire`` or in a pipeline)."""
+        self._held_until = max(self._held_until, time.monotonic() + self.ttl_ms / 1000 / 2)
         _renewer.add(self)
+
+    def ensure_held(self) -> None:
+        """Raise :class:`~gitops_tasks.objects.outcome.LockLost` unless this holder still has the
+        lock: call it before each side effect. Reads the lock (one round trip); when Redis cannot
+        be reached, the lock counts as held only while its last written TTL surely stands."""
+        if self.lost:
+            raise LockLost(f"lock {self.key} was lost")
+        try:
+            holder = self.client.get(self.key)
+        except redis.RedisError as exc:
+            if time.monotonic() < self._held_until:
+                return
+            raise LockLost(f"lock {self.key} could not be confirmed: {type(exc).__name__}") from exc
+        if holder != self.token:
+            self.lost = True
+            _renewer.remove(self)
+            raise LockLost(f"lock {self.key} is {'held by ' + holder if holder else 'gone'}")
 
     def when_slow(self, after_s: float, callback: Callable[[], object]) -> None:
         """Call ``callback`` (from the renewer thread) if this lock is still kept alive ``after_s``
@@ -222,12 +257,12 @@ class RunLock:
         _renewer.remove(self)
 
     def renew_once(self) -> None:
+        sent = time.monotonic()
         try:
             if self.lease is None:
                 renewed = self.client.eval(RENEW_SCRIPT, 1, self.key, self.token, self.ttl_ms)
             else:
                 lease = self.lease
-                due = time.time() + self.ttl_ms / 1000 + lease.margin_s
                 renewed = self.client.eval(
                     RENEW_LEASE_SCRIPT,
                     2,
@@ -237,19 +272,21 @@ class RunLock:
                     self.ttl_ms,
                     lease.member,
                     repr(lease.due_at),
-                    repr(due),
+                    lease.margin_s,
                 )
                 if renewed:
-                    lease.due_at = due
+                    lease.due_at = float(renewed)
         except redis.RedisError:
             # Redis unreachable for a moment: try again shortly (the TTL covers two periods).
             log.warning("could not renew lock %s; retrying in %gs", self.key, DEFAULT_RENEW_RETRY_S)
             _renewer.retry_soon(self)
             return
-        if not renewed:
-            self.lost = True
-            _renewer.remove(self)
-            log.warning("lock %s expired or was taken while held; its holder must write nothing", self.key)
+        if renewed:
+            self._held_until = sent + self.ttl_ms / 1000
+            return
+        self.lost = True
+        _renewer.remove(self)
+        log.warning("lock %s expired or was taken while held; its holder must write nothing", self.key)
 
     def release(self) -> None:
         self.stop_renewing()

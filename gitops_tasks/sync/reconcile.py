@@ -134,13 +134,16 @@ def reconcile(
     lookup: Lookup,
     connect: Callable[[str | None], Cluster],
     config: SyncConfig,
+    ensure_held: Callable[[], None] = lambda: None,
 ) -> Outcome:
     """Sync ``obj`` once and summarise it as an :class:`Outcome` (never raises a step's error).
 
     ``connect(impersonate)`` opens the configured cluster (``None``: no impersonation); it is
     also where ``substituteFrom`` and ``kubeConfig.secretRef`` are read before the secrets dir.
+    ``ensure_held()`` runs before each change to the cluster or the repository (apply, prune, sync
+    tag); whatever it raises (the worker's ``LockLost``) stops the sync there and propagates.
     """
-    run = _Run(obj, previous_status, connect=connect, config=config)
+    run = _Run(obj, previous_status, connect=connect, config=config, ensure_held=ensure_held)
     try:
         return run.execute(lookup)
     except GitError as exc:
@@ -161,8 +164,10 @@ class _Run:
         *,
         connect: Callable[[str | None], Cluster],
         config: SyncConfig,
+        ensure_held: Callable[[], None],
     ) -> None:
         self.obj = obj
+        self.ensure_held = ensure_held
         self.previous = previous
         self.connect = connect
         self.config = config
@@ -195,7 +200,9 @@ class _Run:
             cluster = target_cluster(obj, connect=self.connect, home=self.home, config=config)
             self.opened.append(cluster)
             plan = plan_for(obj, manifests, scope=cluster.scope, config=config)
+            self.ensure_held()
             changes = apply_plan(plan, cluster)
+            self.ensure_held()
             changes += self.prune(plan, cluster)
             self.wait_healthy(plan, changes, cluster)
             note = self.move_tag(source, root)
@@ -241,6 +248,7 @@ class _Run:
         done = {"name": tag, "revision": source.revision}
         note = None
         if self.previous.get("syncTag") != done:
+            self.ensure_held()
             note = move_sync_tag(source, root, tag, secrets_dir=self.config.secrets_dir)
         if note is None:
             self.facts["syncTag"] = done

@@ -63,9 +63,10 @@ def reconcile_image_update_automation(obj: Object, previous: dict[str, Any], ctx
     options = Options(
         secrets_dir=ctx.settings.resolved_secrets_dir,
         cache_dir=ctx.settings.resolved_cache_dir,
-        lock=redis_branch_lock(ctx.client, ctx.keys, owner=ctx.owner),
+        lock=redis_branch_lock(ctx.client, ctx.keys, owner=ctx.owner, ttl_s=ctx.settings.run_lock_ttl_s),
         ci_skip=ctx.settings.git_ci_skip,
         read_only=ctx.settings.git_readonly,
+        before_push=lambda _attempt: ctx.ensure_held(),
     )
     outcome = reconcile(
         obj,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import redis
@@ -15,9 +17,25 @@ from gitops_tasks.settings import Settings
 from gitops_tasks.store import Catalog, EnqueueGuard, EventLog, Keys, StatusStore, connect
 
 
+def _no_lock() -> None:
+    """``ensure_held`` outside a run: there is no run lock to lose."""
+
+
 @dataclass
 class Context:
     settings: Settings
+    #: Raises :class:`~gitops_tasks.objects.outcome.LockLost` when the run lock of the reconcile
+    #: this context serves is lost; reconcilers call it before each side effect (a push, an
+    #: apply, a prune). The process-wide context has no run lock; see :meth:`for_run`.
+    ensure_held: Callable[[], None] = field(default=_no_lock, compare=False)
+
+    def for_run(self, ensure_held: Callable[[], None]) -> Context:
+        """This context (same Redis client and stores) for one run guarded by ``ensure_held``."""
+        # Built here, before the copy, so every run's copy shares them.
+        _ = (self.client, self.catalog, self.status, self.events, self.guard)
+        run = copy.copy(self)
+        run.ensure_held = ensure_held
+        return run
 
     @cached_property
     def client(self) -> redis.Redis:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
 import time
 from typing import Any
 
@@ -54,14 +56,23 @@ def enqueue(
     """Queue a reconcile of ``ref`` unless one is already queued (``force`` skips that check).
 
     Returns False when a task was already queued (that task will do the work) or when the kind has
-    no reconciler. The guard is released again if publishing fails, so nothing is stuck.
+    no reconciler. The guard is released again if publishing fails (or the claim's reply is lost),
+    so nothing is stuck; only the guard this call set is released (its value is a token unique to
+    the call), never one a later send claimed.
     """
     meta_raw = guard.client.hget(keys.schedule_meta, ref.key)
     task = tasknames.TASK_BY_KIND.get(ref.kind)
     if task is None:
         return False
     meta: dict[str, Any] = json.loads(meta_raw) if meta_raw else {}
-    claimed = guard.claim(ref.key)
+    value = f"send:{secrets.token_hex(8)}"
+    try:
+        claimed = guard.claim(ref.key, value=value)
+    except Exception:
+        # Redis may have set the guard and lost the reply: release it if it is ours (best effort).
+        with contextlib.suppress(Exception):
+            guard.release_if(ref.key, value)
+        raise
     if not claimed and not force:
         return False
     try:
@@ -75,6 +86,6 @@ def enqueue(
         )
     except Exception:
         if claimed:
-            guard.release(ref.key)
+            guard.release_if(ref.key, value)
         raise
     return True

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from celery import shared_task
 
 from gitops_tasks import tasknames
@@ -36,6 +35,7 @@ from gitops_tasks.registry.reconcile import reconcile as reconcile_registry
 from gitops_tasks.registry.tags import RedisTagStore
 from gitops_tasks.registry.tokens import RedisTokenCache
 from gitops_tasks.registry.transport import Transport
+from gitops_tasks.store.client import connect_bytes
 from gitops_tasks.store.summary import summarise
 from gitops_tasks.tasks.context import Context
 
@@ -131,8 +131,9 @@ _handles: dict[tuple[int, int], RegistryHandles] = {}
 
 
 def handles(ctx: Context) -> RegistryHandles:
-    """This process's registry handles for ``ctx`` (rebuilt after a fork)."""
-    key = (os.getpid(), id(ctx))
+    """This process's registry handles for ``ctx`` (rebuilt after a fork). Keyed by its Redis
+    client, which a run's context (``Context.for_run``) shares with the process-wide one."""
+    key = (os.getpid(), id(ctx.client))
     found = _handles.get(key)  # the common case needs no lock: built once, then only read
     if found is not None:
         return found
@@ -165,7 +166,7 @@ def handles(ctx: Context) -> RegistryHandles:
                 max_response_bytes=settings.registry_max_response_bytes,
             )
             # Tag lists are compressed bytes: they need a client that does not decode answers.
-            binary = redis.Redis.from_url(settings.effective_redis_url(), health_check_interval=30)
+            binary = connect_bytes(settings)
             found = RegistryHandles(
                 client, RedisTagStore(binary, ctx.keys), limiter, cluster=cluster_secrets(settings)
             )

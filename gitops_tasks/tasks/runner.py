@@ -14,7 +14,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from gitops_tasks.objects import interval_s
 from gitops_tasks.objects.model import Object, ObjectRef
-from gitops_tasks.objects.outcome import Outcome
+from gitops_tasks.objects.outcome import LockLost, Outcome
 from gitops_tasks.redact import redact
 from gitops_tasks.store import runstate
 from gitops_tasks.store.locks import Lease, RunLock
@@ -45,10 +45,12 @@ def run(
     Celery task's id) lets a broker redelivery of the running task itself return quietly.
 
     A run whose lock expired before it finished (its renewals failed) writes no status, event or
-    dependent: another worker may own the object by then.
+    dependent: another worker may own the object by then. The reconciler gets a context whose
+    ``ensure_held()`` checks the lock, so such a run also stops before its next side effect
+    (result ``discarded``, reason ``RunLockLost``).
     """
     ttl_s = ctx.settings.run_lock_ttl_s
-    lease = Lease(ctx.keys.schedule, ref.key, runstate.lease_at(ttl_s), runstate.DEFAULT_LEASE_MARGIN_S)
+    lease = Lease(ctx.keys.schedule, ref.key, 0.0, runstate.DEFAULT_LEASE_MARGIN_S)
     lock = RunLock(
         ctx.client, ctx.keys.run_lock(ref.key), ttl_s=ttl_s, owner=ctx.owner, task_id=task_id, lease=lease
     )
@@ -62,9 +64,9 @@ def run(
         lock_token=lock.token,
         lock_ttl_s=ttl_s,
         reason=reason,
-        lease=lease.due_at,
         task_id=task_id,
     )
+    lease.due_at = started.lease
     obj = started.obj
     if started.state == "duplicate":
         return {"result": "duplicate", "message": f"{ref}: this task is already running"}
@@ -77,6 +79,7 @@ def run(
     # Events and dependents wait until this run's status is stored: a dependent that started
     # earlier could read the previous revision and find nothing to do.
     dependents: list[ObjectRef] = []
+    stopped: LockLost | None = None
     try:
         if obj is None:
             summary: dict[str, Any] = {"result": "gone", "message": f"{ref} is not in the catalog"}
@@ -98,20 +101,35 @@ def run(
                     lock_token=lock.token,
                 ),
             )
-            outcome, status, delay, summary = _reconcile_locked(
-                obj,
-                prev=started.previous,
-                token=started.token,
-                ctx=ctx,
-                reconciler=reconciler,
-                dependents=dependents,
-            )
+            try:
+                outcome, status, delay, summary = _reconcile_locked(
+                    obj,
+                    prev=started.previous,
+                    token=started.token,
+                    ctx=ctx.for_run(lock.ensure_held),
+                    reconciler=reconciler,
+                    dependents=dependents,
+                )
+            except LockLost as exc:
+                stopped = exc
     finally:
         lock.stop_renewing()
         # One round trip: store status, move the next run, release the lock, read what arrived.
         finished = runstate.finish(
             ctx.client, ctx.keys, ref, status=status, next_run_in_s=delay, lock_token=lock.token
         )
+    if stopped is not None:
+        log.warning(
+            "%s: stopped before its next side effect, since its run lock was lost (%s; another "
+            "worker may own the object); nothing was written",
+            ref,
+            stopped,
+        )
+        return {
+            "result": "discarded",
+            "reason": "RunLockLost",
+            "message": f"{ref}: run lock lost; run stopped",
+        }
     if not finished.held:
         log.warning(
             "%s: the run lock expired before the run ended (another worker may own the object); "
@@ -150,6 +168,8 @@ def _reconcile_locked(
     started = time.time()
     try:
         outcome = reconciler(obj, prev, ctx)
+    except LockLost:
+        raise
     except SoftTimeLimitExceeded:
         outcome = Outcome("transient", "ReconciliationTimedOut", f"{ref}: reconcile exceeded spec.timeout")
     except Exception as exc:

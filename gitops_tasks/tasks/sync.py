@@ -95,6 +95,7 @@ def reconcile_kustomization(obj: Object, previous: dict[str, Any], ctx: Context)
         lookup=StoreLookup(ctx),
         connect=connector(sync),
         config=sync_config(ctx.settings, sync),
+        ensure_held=ctx.ensure_held,
     )
 
 

@@ -8,6 +8,7 @@ that comes back empty.
 from __future__ import annotations
 
 import json
+import signal
 import time
 from datetime import datetime
 from pathlib import Path
@@ -235,4 +236,48 @@ def test_a_worker_busy_with_a_task_when_redis_restarts_reconnects_and_carries_on
         return last_run(ctx, "fast") >= back + 1
 
     wait_for(ran_again, timeout_s=60, interval_s=0.3, what="the fast repository to run after the restart")
+    ctx.client.close()
+
+
+#: Seconds a paused Redis must keep beat's commands waiting before they fail (set short in the test).
+PAUSE_SOCKET_TIMEOUT_S = "1"
+
+
+def test_beat_notices_a_redis_that_stops_answering_and_resumes_after_it_answers_again(
+    gt_env, own_redis, cli, procs, remotes, tmp_path: Path
+) -> None:
+    # Given a repository polled every 10 s by a worker and beat (so the pause comes between two
+    # sends, and beat meets it on its own Redis client)
+    redis_server = own_redis(PERSIST)
+    env = {
+        "GITOPS_TASKS_REDIS_URL": redis_server.url(),
+        "GITOPS_TASKS_REDIS_SOCKET_TIMEOUT_S": PAUSE_SOCKET_TIMEOUT_S,
+    }
+    repo = remotes.new_repo("one", {"deploy.yaml": "replicas: 1\n"})
+    (tmp_path / "one.yaml").write_text(git_repository("one", repo.url, interval="10s"))
+    assert cli("apply", "-f", str(tmp_path / "one.yaml"), env=env).returncode == 0
+    ctx = Context(Settings.from_env({**gt_env, **env}))
+    procs("worker", "-c", "2", env=env)
+    beat = procs("beat", env=env)
+    wait_for(lambda: last_run(ctx, "one"), what="a first run of the repository")
+
+    # When Redis stops answering without refusing connections (paused, as in a partition)
+    assert redis_server.server is not None
+    paused = redis_server.server.proc
+    paused.send_signal(signal.SIGSTOP)
+    try:
+        # Then beat says so while it lasts, instead of waiting on a reply forever
+        wait_for(lambda: "is unreachable" in beat.log(), timeout_s=30, what="beat to log the outage")
+        time.sleep(2 * float(PAUSE_SOCKET_TIMEOUT_S))
+    finally:
+        paused.send_signal(signal.SIGCONT)
+    back = time.time()
+
+    # And once Redis answers again beat resumes the schedule
+    def ran_again() -> bool:
+        assert beat.proc.poll() is None, f"beat exited with {beat.proc.returncode}:\n{beat.log()[-3000:]}"
+        return last_run(ctx, "one") >= back + 1
+
+    wait_for(ran_again, timeout_s=60, interval_s=0.3, what="the repository to run after the pause")
+    wait_for(lambda: "is reachable again" in beat.log(), what="beat to log the end of the outage")
     ctx.client.close()

@@ -168,3 +168,18 @@ def test_a_branch_held_too_long_is_a_wait(ctx: Context, setup: RemoteRepo) -> No
         held.release()
     assert (outcome.result, outcome.reason, outcome.retry_after_s) == ("waiting", "BranchLocked", None)
     assert "held by other-worker" in outcome.message
+
+
+def test_a_branch_lock_held_by_a_worker_expires_with_the_run_lock(ctx: Context, setup: RemoteRepo) -> None:
+    # Given a worker pushing an automation's change
+    key = ctx.keys.branch_lock(setup.url, "main")
+    left_ms: list[int] = []
+    run_ctx = ctx.for_run(lambda: left_ms.append(int(ctx.client.pttl(key))))
+
+    # When it holds the branch lock at the push (and might die right there)
+    outcome = automation_tasks.reconcile_image_update_automation(automation(ctx, "web"), {}, run_ctx)
+
+    # Then that lock would expire within the run lock's TTL, so the automation is back within the
+    # recovery target, not after a minute
+    assert outcome.changed, outcome.message
+    assert left_ms and 0 < left_ms[0] <= ctx.settings.run_lock_ttl_s * 1000
