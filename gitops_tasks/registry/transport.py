@@ -10,7 +10,7 @@ Every request, to a registry or to its token server, passes three per-host gates
    ``retry_after_s``), so no worker slot is held for a failing host;
 2. one of the host's **request slots** in this process (``host_concurrency``), so a host that
    accepts connections and never answers holds at most that many threads; a call that finds them
-   all busy re-queues (``busy``);
+   all busy (after a wait of at most 50 ms) re-queues at once (``busy``);
 3. a token from the host's bucket in the shared limiter. A 429 or a ``TOOMANYREQUESTS`` error body
    reports the throttle to the limiter (which blocks the host for every worker for ``Retry-After``
    and halves its rate) and retries when the wait is short; a longer wait raises ``rate_limited``.
@@ -52,10 +52,11 @@ DEFAULT_ATTEMPTS = 4
 DEFAULT_THROTTLED_RETRIES = 3
 #: Seconds to open a connection (the read timeout is what is left of the call's deadline).
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
-#: Requests in flight to one host from one worker process; more wait for a slot, then re-queue.
+#: Requests in flight to one host from one worker process; more re-queue.
 DEFAULT_HOST_CONCURRENCY = 4
-#: Longest wait for a free request slot of a host inside a task.
-DEFAULT_SLOT_WAIT_S = 1.0
+#: Longest wait for a free request slot of a host inside a task: long enough for a healthy host's
+#: request to end, too short for scans of a host that never answers to tie up threads waiting.
+DEFAULT_SLOT_WAIT_S = 0.05
 #: Re-queue delay of a scan that found every slot of its host busy.
 DEFAULT_SLOT_RETRY_S = 5.0
 #: Largest body read from a registry or token server (tag lists pass their own cap).
@@ -259,7 +260,7 @@ class Transport:
                     "transient", f"{call.label}: timed out after {call.timeout_s:g}s (spec.timeout)"
                 )
             slot = self.slots.get(host)
-            if not slot.acquire(timeout=max(0.0, min(DEFAULT_SLOT_WAIT_S, remaining))):
+            if not slot.acquire(timeout=min(DEFAULT_SLOT_WAIT_S, remaining)):
                 raise RegistryError(
                     "busy",
                     f"every request slot for registry host {host} in this worker is busy "

@@ -13,6 +13,7 @@ import pytest
 
 from gitops_tasks.objects.outcome import Outcome
 from gitops_tasks.registry.reconcile import reconcile
+from tests.procs import wait_for
 from tests.registryfixtures import RegistryKit, image_repository
 from tests.registryservers import HangingServer, SpecRegistry
 
@@ -97,24 +98,25 @@ def test_a_host_that_never_answers_holds_only_its_slots(
     spec_registry.set_tags("team/ok", ["1.0.0"])
     kit = registry_kit(host_concurrency=2)
     with HangingServer() as hanging:
-        # When six scans of the hanging host start at once in one worker (two slots per host)
-        with ThreadPoolExecutor(6) as pool:
+        # When two scans of the hanging host (spec.timeout 8 s) take this worker's two slots for it
+        with ThreadPoolExecutor(2) as pool:
             stuck = [
-                pool.submit(scan, kit, f"hang{i}", f"{hanging.host}/team/hang{i}", tmp_path, timeout="3s")
-                for i in range(6)
+                pool.submit(scan, kit, f"hang{i}", f"{hanging.host}/team/hang{i}", tmp_path, timeout="8s")
+                for i in range(2)
             ]
-            # Then a scan of the healthy host meanwhile succeeds
+            wait_for(lambda: len(hanging.connections) == 2, timeout_s=30, what="two hanging requests")
+            # Then twenty more scans of it are re-queued at once, each without waiting for a slot: all
+            # of them are done while the first two are still waiting for their answer
+            busy = [scan(kit, f"more{i}", f"{hanging.host}/team/more{i}", tmp_path) for i in range(20)]
+            assert hanging.first_closed() is None and not any(future.done() for future in stuck)
+            # And a scan of the healthy host meanwhile succeeds
             assert scan(kit, "ok", f"{spec_registry.host}/team/ok", tmp_path).result == "success"
-            outcomes = [future.result() for future in stuck]
-        # And the hanging host never had more than two connections from this worker; the other
-        # scans were re-queued instead of waiting, and the timed-out ones name the host
+            timed_out = [future.result() for future in stuck]
+        # And the hanging host never had more than two connections from this worker
         assert hanging.most_open_at_once() <= 2
-    reasons = sorted(o.reason for o in outcomes)
-    assert reasons.count("HostBusy") >= 4, reasons
-    busy = next(o for o in outcomes if o.reason == "HostBusy")
-    assert busy.result == "waiting" and "GITOPS_TASKS_REGISTRY_HOST_CONCURRENCY" in busy.message
-    timed_out = [o for o in outcomes if o.reason != "HostBusy"]
-    assert timed_out and all(f"{hanging.host} did not answer within 3s" in o.message for o in timed_out)
+    assert all(o.reason == "HostBusy" and o.result == "waiting" for o in busy), busy
+    assert "GITOPS_TASKS_REGISTRY_HOST_CONCURRENCY" in busy[0].message
+    assert all(f"{hanging.host} did not answer within 8s" in o.message for o in timed_out), timed_out
 
 
 @pytest.mark.parametrize("announce", [True, False], ids=["content-length", "until-close"])
