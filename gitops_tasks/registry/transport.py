@@ -52,6 +52,8 @@ DEFAULT_ATTEMPTS = 4
 DEFAULT_THROTTLED_RETRIES = 3
 #: Seconds to open a connection (the read timeout is what is left of the call's deadline).
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+#: Seconds a probe's lease outlasts the latest its request can end (scheduling delays).
+DEFAULT_PROBE_LEASE_MARGIN_S = 5.0
 #: Requests in flight to one host from one worker process; more re-queue.
 DEFAULT_HOST_CONCURRENCY = 4
 #: Longest wait for a free request slot of a host inside a task: long enough for a healthy host's
@@ -234,10 +236,17 @@ class Transport:
         found = call.failing.get(host)
         return found is not None and found.verdict == "probe"
 
+    def _probe_lease_s(self, call: Call) -> float:
+        """How long a probe this call sends may take: its request's read timeout is what is left of
+        the deadline once connected, so it may end up to the connect timeout past the deadline.
+        The lease covers that (and a margin), so nobody else probes while it may still be in flight;
+        the probe's own outcome ends it earlier."""
+        return max(call.remaining_s(), 1.0) + self.connect_timeout_s + DEFAULT_PROBE_LEASE_MARGIN_S
+
     def _admit(self, call: Call, host: str) -> None:
         """Pass the host's circuit, waiting out a short block; raise ``unavailable`` otherwise."""
         while host not in call.admitted:
-            health = self.circuit.admit(host, lease_s=max(call.remaining_s(), 1.0))
+            health = self.circuit.admit(host, lease_s=self._probe_lease_s(call))
             if health.allowed:
                 call.admitted.add(host)
                 if health.verdict != "clean":

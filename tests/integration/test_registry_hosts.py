@@ -8,11 +8,14 @@ import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gitops_tasks.objects.outcome import Outcome
+from gitops_tasks.ratelimit import HostCircuit, MemoryHostCircuit, RedisHostCircuit
 from gitops_tasks.registry.reconcile import reconcile
+from gitops_tasks.tasks.context import Context
 from tests.procs import wait_for
 from tests.registryfixtures import RegistryKit, image_repository
 from tests.registryservers import HangingServer, SpecRegistry
@@ -184,3 +187,44 @@ def test_a_probe_success_closes_the_circuit_for_every_worker(
     # Then the circuit is closed for every worker
     assert other.circuit.admit(spec_registry.host, lease_s=1).verdict == "clean"
     assert [r.status for r in spec_registry.requests_to("registry")] == [500, 500, 500, 200]
+
+
+class FakeClock:
+    """The circuit's clock (Unix seconds), moved by the test."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_an_open_circuit_has_one_probe_in_flight_until_its_request_ends(
+    backend: str, ctx: Context, registry_kit, tmp_path: Path
+) -> None:
+    # Given a host that never answers, whose circuit (on a clock of the test's own) opened at T0
+    t0 = 1_700_000_000.0
+    clock = FakeClock(t0)
+    options: dict[str, Any] = {"threshold": 1, "backoff_initial_s": 0.5}
+    circuit: HostCircuit = (
+        MemoryHostCircuit(clock=clock, **options)
+        if backend == "memory"
+        else RedisHostCircuit(ctx.client, ctx.keys, clock=clock, **options)
+    )
+    kit = registry_kit(circuit=circuit)
+    with HangingServer() as hanging:
+        circuit.failed(hanging.host, f"{hanging.host} did not answer within 5s (spec.timeout)")
+        # When, after the block, one scan (spec.timeout 5 s) sends the probe
+        clock.now = t0 + 1
+        with ThreadPoolExecutor(1) as pool:
+            probe = pool.submit(scan, kit, "one", f"{hanging.host}/team/one", tmp_path, timeout="5s")
+            wait_for(lambda: len(hanging.connections) == 1, timeout_s=30, what="the probe request")
+            # And another scan comes just after the probe's call deadline, its request still in flight
+            clock.now = t0 + 1 + 5 + 0.05
+            other = scan(kit, "two", f"{hanging.host}/team/two", tmp_path, timeout="5s")
+            probed = probe.result()
+        # Then the other scan failed fast, without a second probe
+        assert len(hanging.connections) == 1
+    assert other.reason == "CircuitOpen" and "a probe request is in flight until" in other.message
+    assert f"{hanging.host} did not answer within 5s" in probed.message
