@@ -59,8 +59,9 @@ DEFAULT_HOST_CONCURRENCY = 4
 #: Longest wait for a free request slot of a host inside a task: long enough for a healthy host's
 #: request to end, too short for scans of a host that never answers to tie up threads waiting.
 DEFAULT_SLOT_WAIT_S = 0.05
-#: Re-queue delay of a scan that found every slot of its host busy.
-DEFAULT_SLOT_RETRY_S = 5.0
+#: Re-queue delay of a scan that found every slot of its host busy (short: a healthy host's
+#: slots are busy for moments only, and a scan that finds them busy costs a thread 50 ms at most).
+DEFAULT_SLOT_RETRY_S = 1.0
 #: Largest body read from a registry or token server (tag lists pass their own cap).
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 #: Bytes of an error answer read (it is only quoted in messages).
