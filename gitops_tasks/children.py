@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 MARK_ENV = reaper.MARK_ENV
 #: Seconds to wait for the watchdog to exit when the worker exits normally.
 DEFAULT_WATCHDOG_EXIT_S = 5.0
+#: Longest wait, after killing a child's tree, for its processes to close their pipes (be gone).
+DEFAULT_KILL_DRAIN_S = 5.0
 #: Most bytes read from a child's stdout or stderr at a time.
 READ_CHUNK_BYTES = 64 * 1024
 
@@ -200,10 +202,24 @@ def run(
         proc.wait(max(deadline - time.monotonic(), 0.001))
     except BaseException:  # the deadline, a bound, or the task's soft time limit
         kill_tree(proc)
+        _drain(proc, time.monotonic() + DEFAULT_KILL_DRAIN_S)
         _close_pipes(proc)
         proc.wait()
         raise
     return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+
+
+def _drain(proc: subprocess.Popen[bytes], deadline: float) -> None:
+    """After a kill: discard output until the killed processes have closed their pipes (they are
+    gone then), or until ``deadline`` (a daemon that left the session may hold them open)."""
+    pipes = [pipe.fileno() for pipe in (proc.stdout, proc.stderr) if pipe is not None and not pipe.closed]
+    with selectors.DefaultSelector() as selector:
+        for fd in pipes:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map() and (left := deadline - time.monotonic()) > 0:
+            for key, _ in selector.select(left):
+                if not os.read(key.fd, READ_CHUNK_BYTES):
+                    selector.unregister(key.fd)
 
 
 def _close_pipes(proc: subprocess.Popen[bytes]) -> None:
