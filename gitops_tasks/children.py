@@ -25,10 +25,13 @@ import contextlib
 import logging
 import os
 import secrets
+import select
+import selectors
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +44,10 @@ log = logging.getLogger(__name__)
 MARK_ENV = reaper.MARK_ENV
 #: Seconds to wait for the watchdog to exit when the worker exits normally.
 DEFAULT_WATCHDOG_EXIT_S = 5.0
+#: Longest wait, after killing a child's tree, for its processes to close their pipes (be gone).
+DEFAULT_KILL_DRAIN_S = 5.0
+#: Most bytes read from a child's stdout or stderr at a time.
+READ_CHUNK_BYTES = 64 * 1024
 
 
 @dataclass
@@ -134,6 +141,26 @@ def kill_tree(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+class OutputTooLarge(subprocess.SubprocessError):
+    """A child printed more than its caller's bound on one stream; its process tree was killed.
+
+    ``read_bytes`` (what was read of ``stream`` before the kill) is at most ``limit + 1``.
+    """
+
+    def __init__(self, argv: Sequence[str], *, stream: str, limit: int, read_bytes: int) -> None:
+        super().__init__(argv, stream, limit, read_bytes)
+        self.argv = list(argv)
+        self.stream = stream
+        self.limit = limit
+        self.read_bytes = read_bytes
+
+    def __str__(self) -> str:
+        return (
+            f"{Path(self.argv[0]).name} printed more than {self.limit} bytes on {self.stream}; "
+            f"stopped after {self.read_bytes}"
+        )
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -141,13 +168,19 @@ def run(
     env: Mapping[str, str] | None = None,
     cwd: Path | str | None = None,
     input: bytes | None = None,
+    max_stdout_bytes: int | None = None,
+    max_stderr_bytes: int | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``argv`` (no shell) to completion and return its exit code, stdout and stderr (bytes).
 
     The child gets a session of its own and the watchdog's mark; ``timeout_s`` (seconds) bounds the
     whole run, after which its process tree is killed and :class:`subprocess.TimeoutExpired` is
-    raised. Raises :class:`OSError` when the program cannot be started.
+    raised. ``max_stdout_bytes`` and ``max_stderr_bytes`` (default: unbounded) bound what is read
+    of each stream: the output is read as it comes, and the first byte past a bound kills the
+    process tree and raises :class:`OutputTooLarge`, so a child printing gigabytes costs this
+    process at most the bound. Raises :class:`OSError` when the program cannot be started.
     """
+    deadline = time.monotonic() + max(timeout_s, 0.001)
     proc = subprocess.Popen(
         list(argv),
         cwd=cwd,
@@ -158,22 +191,97 @@ def run(
         start_new_session=True,
     )
     try:
-        out, err = proc.communicate(input, timeout=max(timeout_s, 0.001))
-    except BaseException:  # the deadline, or the task's soft time limit
+        out, err = _communicate(
+            proc,
+            input,
+            argv=argv,
+            deadline=deadline,
+            timeout_s=timeout_s,
+            limits=(max_stdout_bytes, max_stderr_bytes),
+        )
+        proc.wait(max(deadline - time.monotonic(), 0.001))
+    except BaseException:  # the deadline, a bound, or the task's soft time limit
         kill_tree(proc)
-        proc.communicate()
+        _drain(proc, time.monotonic() + DEFAULT_KILL_DRAIN_S)
+        _close_pipes(proc)
+        proc.wait()
         raise
     return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
 
 
-def run_text(
-    argv: Sequence[str],
+def _drain(proc: subprocess.Popen[bytes], deadline: float) -> None:
+    """After a kill: discard output until the killed processes have closed their pipes (they are
+    gone then), or until ``deadline`` (a daemon that left the session may hold them open)."""
+    pipes = [pipe.fileno() for pipe in (proc.stdout, proc.stderr) if pipe is not None and not pipe.closed]
+    with selectors.DefaultSelector() as selector:
+        for fd in pipes:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map() and (left := deadline - time.monotonic()) > 0:
+            for key, _ in selector.select(left):
+                if not os.read(key.fd, READ_CHUNK_BYTES):
+                    selector.unregister(key.fd)
+
+
+def _close_pipes(proc: subprocess.Popen[bytes]) -> None:
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
+def _communicate(
+    proc: subprocess.Popen[bytes],
+    input: bytes | None,
     *,
+    argv: Sequence[str],
+    deadline: float,
     timeout_s: float,
-    env: Mapping[str, str] | None = None,
-    cwd: Path | str | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """:func:`run`, with stdout and stderr decoded as UTF-8 (undecodable bytes replaced)."""
-    done = run(argv, timeout_s=timeout_s, env=env, cwd=cwd)
-    out, err = (done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"))
-    return subprocess.CompletedProcess(done.args, done.returncode, out, err)
+    limits: tuple[int | None, int | None],
+) -> tuple[bytes, bytes]:
+    """Feed ``input`` and read stdout and stderr to their ends, within ``deadline`` and ``limits``.
+
+    Reads go straight to the file descriptors (never through the pipes' buffers), at most
+    :data:`READ_CHUNK_BYTES` at a time and never more than one byte past a stream's limit.
+    """
+    assert proc.stdout is not None and proc.stderr is not None
+    names = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
+    bounds = {"stdout": limits[0], "stderr": limits[1]}
+    chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+    counts = {"stdout": 0, "stderr": 0}
+    sent = 0
+    with selectors.DefaultSelector() as selector:
+        for fd in names:
+            selector.register(fd, selectors.EVENT_READ)
+        if proc.stdin is not None:
+            if input:
+                selector.register(proc.stdin.fileno(), selectors.EVENT_WRITE)
+            else:
+                proc.stdin.close()
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(list(argv), timeout_s)
+            for key, _ in selector.select(left):
+                if key.fd not in names:  # stdin is writable: at most PIPE_BUF bytes never block
+                    assert proc.stdin is not None and input is not None
+                    try:
+                        sent += os.write(key.fd, input[sent : sent + select.PIPE_BUF])
+                    except BrokenPipeError:
+                        sent = len(input)
+                    if sent >= len(input):
+                        selector.unregister(key.fd)
+                        proc.stdin.close()
+                    continue
+                name = names[key.fd]
+                bound = bounds[name]
+                want = READ_CHUNK_BYTES if bound is None else min(READ_CHUNK_BYTES, bound - counts[name] + 1)
+                data = os.read(key.fd, want)
+                if not data:
+                    selector.unregister(key.fd)
+                    continue
+                chunks[name].append(data)
+                counts[name] += len(data)
+                if bound is not None and counts[name] > bound:
+                    raise OutputTooLarge(argv, stream=name, limit=bound, read_bytes=counts[name])
+    _close_pipes(proc)
+    return b"".join(chunks["stdout"]), b"".join(chunks["stderr"])

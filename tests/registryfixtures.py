@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from gitops_tasks.objects.model import Object
-from gitops_tasks.ratelimit import RedisHostCircuit, RedisTokenBucket
+from gitops_tasks.ratelimit import HostCircuit, RedisHostCircuit, RedisTokenBucket
 from gitops_tasks.registry.client import RegistryClient
 from gitops_tasks.registry.tags import RedisTagStore
 from gitops_tasks.registry.tokens import RedisTokenCache
@@ -105,15 +105,16 @@ class RegistryKit:
     tokens: RedisTokenCache
     store: RedisTagStore
     client: RegistryClient
-    circuit: RedisHostCircuit
+    circuit: HostCircuit
 
 
 @pytest.fixture
 def registry_kit(ctx: Context) -> Iterator[Callable[..., RegistryKit]]:
     """``registry_kit(rps=…, burst=…)``: a fresh client and stores on the test's own Redis database.
 
-    Kits share the limiter's buckets and the hosts' circuits (``circuit``: its options), as workers
-    do; ``caps`` are the client's ``max_pages``/``max_tags``/``max_response_bytes``.
+    Kits share the limiter's buckets and the hosts' circuits (``circuit``: its options, or a
+    circuit of the test's own), as workers do; ``caps`` are the client's
+    ``max_pages``/``max_tags``/``max_response_bytes``.
 
     The limiter plans at exactly ``rps``/``burst`` (no margin) unless ``margin`` is given, so tests
     can assert exact rates."""
@@ -124,12 +125,16 @@ def registry_kit(ctx: Context) -> Iterator[Callable[..., RegistryKit]]:
         rps: float = 1000.0,
         burst: int = 100,
         margin: float = 0.0,
-        circuit: dict[str, Any] | None = None,
+        circuit: dict[str, Any] | HostCircuit | None = None,
         caps: dict[str, int] | None = None,
         **transport: Any,
     ) -> RegistryKit:
         limiter = RedisTokenBucket(ctx.client, ctx.keys, rps=rps, burst=burst, margin=margin)
-        host_circuit = RedisHostCircuit(ctx.client, ctx.keys, **(circuit or {}))
+        host_circuit = (
+            circuit
+            if isinstance(circuit, HostCircuit)
+            else RedisHostCircuit(ctx.client, ctx.keys, **(circuit or {}))
+        )
         tokens = RedisTokenCache(ctx.client, ctx.keys)
         binary = redis.Redis.from_url(ctx.settings.effective_redis_url())
         binaries.append(binary)

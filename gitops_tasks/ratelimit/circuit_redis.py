@@ -6,6 +6,7 @@ same behaviours on both implementations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from gitops_tasks.ratelimit.circuit import Ask, CircuitOptions, HostCircuit, HostHealth, Op, Verdict
@@ -88,17 +89,26 @@ class RedisHostCircuit(HostCircuit):
     """Circuits in the hashes ``keys.host_circuit(host)``; one ``EVALSHA`` per admit or failure.
 
     Raises ``redis.RedisError`` when Redis is unreachable. ``client`` may decode responses or not.
+    Times are Redis's clock unless ``clock`` (Unix seconds) is given, as tests do.
     """
 
     def __init__(
-        self, client: redis.Redis[Any], keys: CircuitKeys, **options: Unpack[CircuitOptions]
+        self,
+        client: redis.Redis[Any],
+        keys: CircuitKeys,
+        *,
+        clock: Callable[[], float] | None = None,
+        **options: Unpack[CircuitOptions],
     ) -> None:
         super().__init__(**options)
         self.client = client
         self.keys = keys
+        self._clock = clock
         self._script = client.register_script(CIRCUIT_SCRIPT)
 
     def _apply(self, op: Op, host: str, *, now: float | None, ask: Ask) -> HostHealth:
+        if now is None and self._clock is not None:
+            now = self._clock()
         extra: str | float = ask.error if op == "fail" else ask.lease_s
         args: list[str | float] = [
             op,

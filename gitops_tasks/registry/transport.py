@@ -10,7 +10,7 @@ Every request, to a registry or to its token server, passes three per-host gates
    ``retry_after_s``), so no worker slot is held for a failing host;
 2. one of the host's **request slots** in this process (``host_concurrency``), so a host that
    accepts connections and never answers holds at most that many threads; a call that finds them
-   all busy re-queues (``busy``);
+   all busy (after a wait of at most 50 ms) re-queues at once (``busy``);
 3. a token from the host's bucket in the shared limiter. A 429 or a ``TOOMANYREQUESTS`` error body
    reports the throttle to the limiter (which blocks the host for every worker for ``Retry-After``
    and halves its rate) and retries when the wait is short; a longer wait raises ``rate_limited``.
@@ -52,12 +52,16 @@ DEFAULT_ATTEMPTS = 4
 DEFAULT_THROTTLED_RETRIES = 3
 #: Seconds to open a connection (the read timeout is what is left of the call's deadline).
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
-#: Requests in flight to one host from one worker process; more wait for a slot, then re-queue.
+#: Seconds a probe's lease outlasts the latest its request can end (scheduling delays).
+DEFAULT_PROBE_LEASE_MARGIN_S = 5.0
+#: Requests in flight to one host from one worker process; more re-queue.
 DEFAULT_HOST_CONCURRENCY = 4
-#: Longest wait for a free request slot of a host inside a task.
-DEFAULT_SLOT_WAIT_S = 1.0
-#: Re-queue delay of a scan that found every slot of its host busy.
-DEFAULT_SLOT_RETRY_S = 5.0
+#: Longest wait for a free request slot of a host inside a task: long enough for a healthy host's
+#: request to end, too short for scans of a host that never answers to tie up threads waiting.
+DEFAULT_SLOT_WAIT_S = 0.05
+#: Re-queue delay of a scan that found every slot of its host busy (short: a healthy host's
+#: slots are busy for moments only, and a scan that finds them busy costs a thread 50 ms at most).
+DEFAULT_SLOT_RETRY_S = 1.0
 #: Largest body read from a registry or token server (tag lists pass their own cap).
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 #: Bytes of an error answer read (it is only quoted in messages).
@@ -233,10 +237,17 @@ class Transport:
         found = call.failing.get(host)
         return found is not None and found.verdict == "probe"
 
+    def _probe_lease_s(self, call: Call) -> float:
+        """How long a probe this call sends may take: its request's read timeout is what is left of
+        the deadline once connected, so it may end up to the connect timeout past the deadline.
+        The lease covers that (and a margin), so nobody else probes while it may still be in flight;
+        the probe's own outcome ends it earlier."""
+        return max(call.remaining_s(), 1.0) + self.connect_timeout_s + DEFAULT_PROBE_LEASE_MARGIN_S
+
     def _admit(self, call: Call, host: str) -> None:
         """Pass the host's circuit, waiting out a short block; raise ``unavailable`` otherwise."""
         while host not in call.admitted:
-            health = self.circuit.admit(host, lease_s=max(call.remaining_s(), 1.0))
+            health = self.circuit.admit(host, lease_s=self._probe_lease_s(call))
             if health.allowed:
                 call.admitted.add(host)
                 if health.verdict != "clean":
@@ -259,7 +270,7 @@ class Transport:
                     "transient", f"{call.label}: timed out after {call.timeout_s:g}s (spec.timeout)"
                 )
             slot = self.slots.get(host)
-            if not slot.acquire(timeout=max(0.0, min(DEFAULT_SLOT_WAIT_S, remaining))):
+            if not slot.acquire(timeout=min(DEFAULT_SLOT_WAIT_S, remaining)):
                 raise RegistryError(
                     "busy",
                     f"every request slot for registry host {host} in this worker is busy "

@@ -37,6 +37,8 @@ DEFAULT_BUILD_TIMEOUT_S = 60.0
 #: about ten times its size in memory, so this keeps a worker's build near 350 MB at the worst;
 #: a repository needing more splits ``spec.path`` over several Kustomizations.
 DEFAULT_MAX_BUILD_BYTES = 32 * 2**20
+#: Most error text read from one ``kubectl kustomize`` run (quoted in the status message).
+MAX_KUSTOMIZE_STDERR_BYTES = 2**20
 #: Environment variable naming the kubectl binary (a path or a name on ``PATH``).
 KUBECTL_ENV = "KUBECTL"
 _REMOTE_PREFIXES = ("git@", "github.com/", "gitlab.com/", "bitbucket.org/")
@@ -135,10 +137,13 @@ class Builder:
         """Count ``size`` bytes of YAML about to be parsed; :class:`BuildError` past ``max_bytes``."""
         self.read_bytes += size
         if self.read_bytes > self.max_bytes:
-            raise BuildError(
-                f"{what}: the build reads more than {_size(self.max_bytes)} of YAML; "
-                "split spec.path over several Kustomizations"
-            )
+            raise self._too_large(what)
+
+    def _too_large(self, what: str) -> BuildError:
+        return BuildError(
+            f"{what}: the build reads more than {_size(self.max_bytes)} of YAML; "
+            "split spec.path over several Kustomizations"
+        )
 
     def build(self, path: str | None) -> list[Manifest]:
         """The objects of ``spec.path`` (see the module docstring for the rules)."""
@@ -188,20 +193,35 @@ class Builder:
         if check_refs:
             self._check_refs(directory, set())
         kubectl = self.kubectl or find_kubectl()
+        budget = max(self.max_bytes - self.read_bytes, 0)
         try:
             argv = [kubectl, "kustomize", str(directory)]
-            proc = children.run_text(argv, cwd=directory, timeout_s=self.timeout_s)
+            proc = children.run(
+                argv,
+                cwd=directory,
+                timeout_s=self.timeout_s,
+                max_stdout_bytes=budget,
+                max_stderr_bytes=MAX_KUSTOMIZE_STDERR_BYTES,
+            )
         except subprocess.TimeoutExpired:
             message = f"kustomize build of {rel} timed out after {self.timeout_s:g}s"
             raise BuildError(message, result="transient") from None
+        except children.OutputTooLarge as exc:
+            if exc.stream == "stderr":
+                raise BuildError(
+                    f"kustomize build of {rel} failed: it printed more than {_size(exc.limit)} of errors"
+                ) from None
+            self.read_bytes += exc.read_bytes
+            raise self._too_large(f"kustomize build of {rel} (stopped at the limit)") from None
         except OSError as exc:
             raise BuildError(f"kustomize build of {rel}: cannot run {kubectl}: {exc}") from None
+        stdout = proc.stdout.decode(errors="replace")
         if proc.returncode != 0:
-            detail = (proc.stderr or proc.stdout).strip().replace(f"{self.root}/", "")
+            detail = (proc.stderr.decode(errors="replace") or stdout).strip().replace(f"{self.root}/", "")
             raise BuildError(f"kustomize build of {rel} failed: {detail}")
         self._take(len(proc.stdout), f"kustomize build of {rel}")
         try:
-            return parse(proc.stdout, f"kustomize build of {rel}", with_lines=False)
+            return parse(stdout, f"kustomize build of {rel}", with_lines=False)
         except ManifestError as exc:
             raise BuildError(str(exc)) from None
 

@@ -11,12 +11,17 @@ from typing import Any
 from tests.procs import wait_for
 from tests.registryservers import HangingServer, SpecRegistry
 
+#: Every repository's spec.interval (seconds).
+INTERVAL_S = 1.0
+#: The share of its scheduled scans a healthy repository must get while another host hangs.
+HEALTHY_SHARE = 0.75
+
 
 def image_repository(name: str, image: str, *, timeout: str = "30s") -> str:
     return (
         "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\n"
         f"metadata:\n  name: {name}\n  namespace: default\n"
-        f"spec:\n  image: {image}\n  interval: 1s\n  timeout: {timeout}\n  insecure: true\n"
+        f"spec:\n  image: {image}\n  interval: {INTERVAL_S:g}s\n  timeout: {timeout}\n  insecure: true\n"
     )
 
 
@@ -65,7 +70,10 @@ def test_a_hanging_registry_host_does_not_slow_a_healthy_one(
         )
         first_closed = closed.first_closed() or 0.0
         counts = {n: scans_of(spec_registry, n, since=started, until=first_closed) for n in healthy}
-        assert all(count >= 5 for count in counts.values()), counts
+        # (at least 75 % of the scans their interval asks for in that window: on this 2-core machine
+        # under a load of 10 they got 87-100 %; the starvation this guards against left 33 %)
+        expected = (first_closed - started) / INTERVAL_S
+        assert all(count >= HEALTHY_SHARE * expected for count in counts.values()), (expected, counts)
 
         # And the hanging host's repositories fail fast with its circuit open, naming the timeout
         def circuit_open() -> dict[str, Any]:

@@ -70,3 +70,43 @@ def test_a_killed_parent_takes_its_children_and_their_daemons_with_it(tmp_path: 
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+def test_output_past_the_bound_kills_the_child_once_the_bound_is_read(tmp_path: Path) -> None:
+    # Given a child that would print 100 MB, and a bound of 100 kB on its stdout
+    pid_file = tmp_path / "pid"
+    code = (
+        f"import os, sys; open({str(pid_file)!r}, 'w').write(str(os.getpid())); sys.stdout.write('x' * 10**8)"
+    )
+    limit = 100_000
+
+    # When it runs
+    with pytest.raises(children.OutputTooLarge) as info:
+        children.run([sys.executable, "-c", code], timeout_s=60, max_stdout_bytes=limit)
+
+    # Then it was stopped at the bound: killed, and no more than a chunk past the bound was read
+    error = info.value
+    assert (error.stream, error.limit) == ("stdout", limit)
+    assert limit < error.read_bytes <= limit + children.READ_CHUNK_BYTES
+    assert str(error).endswith(f"printed more than {limit} bytes on stdout; stopped after {error.read_bytes}")
+    assert not alive(int(pid_file.read_text()))
+
+
+def test_stderr_has_its_own_bound() -> None:
+    with pytest.raises(children.OutputTooLarge) as info:
+        children.run(["sh", "-c", "yes error >&2"], timeout_s=60, max_stdout_bytes=10, max_stderr_bytes=1000)
+    assert (info.value.stream, info.value.limit) == ("stderr", 1000)
+    assert info.value.read_bytes <= 1000 + children.READ_CHUNK_BYTES
+
+
+def test_output_within_the_bounds_is_returned_whole_with_input_fed_through() -> None:
+    # Given input larger than a pipe's buffer, echoed on stdout while stderr is written too
+    data = bytes(range(256)) * 1000
+    done = children.run(
+        ["sh", "-c", "cat; echo done >&2"],
+        input=data,
+        timeout_s=60,
+        max_stdout_bytes=len(data),
+        max_stderr_bytes=5,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, data, b"done\n")

@@ -249,8 +249,10 @@ def test_5xx_is_retried_with_backoff_then_succeeds(
     )
     assert outcome.result == "success", outcome.message
     assert [r.status for r in spec_registry.requests_to("registry")] == [503, 503, 200]
+    # Each retry came after the host's block (0.5 s, then doubled to 1 s), which starts when the
+    # failed answer arrived: scheduling delays can only lengthen these gaps, never shorten them
     gaps = [b.at - a.at for a, b in zip(spec_registry.log, spec_registry.log[1:], strict=False)]
-    assert gaps[1] > gaps[0] * 1.2  # the second backoff is longer
+    assert gaps[0] >= 0.49 and gaps[1] >= 0.98, gaps
 
 
 def test_persistent_5xx_is_a_transient_scan_failure(

@@ -126,3 +126,39 @@ def test_a_probe_given_back_lets_the_next_caller_probe(make: Callable[..., HostC
     assert circuit.admit(HOST, lease_s=30, now=T0 + 1.6).verdict == "probe"
     circuit.release_probe("never-failed.example.com", now=T0)
     assert circuit.admit("never-failed.example.com", lease_s=1, now=T0).verdict == "clean"
+
+
+def test_workers_scanning_a_failing_host_send_one_burst_then_one_probe_per_doubling_backoff(
+    make: Callable[..., HostCircuit],
+) -> None:
+    # Given four workers scanning a host that fails every request (each request takes 10 ms), each
+    # trying again exactly when the circuit says it may, for six seconds
+    circuit = make(threshold=3, backoff_initial_s=0.5, backoff_max_s=300)
+    request_s, window_s = 0.01, 6.0
+    events: list[tuple[float, int, str]] = [(T0, worker, "try") for worker in range(4)]
+    probing: set[int] = set()
+    sent: list[tuple[float, int]] = []
+    while events:
+        events.sort()
+        now, worker, what = events.pop(0)
+        if what == "try":
+            health = circuit.admit(HOST, lease_s=5, now=now)
+            if health.allowed:
+                sent.append((now - T0, worker))
+                if health.verdict == "probe":
+                    probing.add(worker)
+                events.append((now + request_s, worker, "fail"))
+                continue
+            wait_s = health.wait_s
+        else:
+            health = circuit.failed(HOST, "HTTP 500 from h", probe=worker in probing, now=now)
+            probing.discard(worker)
+            wait_s = health.wait_s
+        if now + wait_s < T0 + window_s:
+            events.append((now + wait_s, worker, "try"))
+
+    # Then the host saw one burst (the four requests sent before anyone heard of a failure, which
+    # opened the circuit), then one probe at a time, each after a block twice the one before
+    times = [at for at, _ in sent]
+    assert times == pytest.approx([0, 0, 0, 0, 0.51, 1.52, 3.53])
+    assert [worker for _, worker in sent[4:]] == [0, 0, 0]

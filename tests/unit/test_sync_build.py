@@ -247,3 +247,44 @@ def test_missing_component_fails_unless_ignored(tmp_path: Path) -> None:
         apply_kustomize_fields(builder.build("apps"), {"components": ["../../x"]}, **kwargs)
     spec = {"components": ["nope"], "ignoreMissingComponents": True}
     assert apply_kustomize_fields(builder.build("apps"), spec, **kwargs) == []
+
+
+@needs_kubectl
+def test_kustomize_output_past_the_build_budget_stops_kubectl_at_the_budget(tmp_path: Path) -> None:
+    # Given an overlay generating a ConfigMap of 2 MB, built with a budget of 64 KiB
+    write(
+        tmp_path,
+        {
+            "k/kustomization.yaml": "configMapGenerator:\n- name: big\n  files: [big.txt]\n",
+            "k/big.txt": "x" * 2_000_000,
+        },
+    )
+    builder = Builder(tmp_path, max_bytes=64 * 1024)
+
+    # When it is built, then the build fails naming the overlay and the budget
+    with pytest.raises(BuildError) as info:
+        builder.build("k")
+    assert info.value.message == (
+        "kustomize build of k (stopped at the limit): the build reads more than 65536 bytes of YAML; "
+        "split spec.path over several Kustomizations"
+    )
+    # and kubectl's output was read no further than the budget
+    assert builder.read_bytes <= 64 * 1024 + 1
+
+
+@needs_kubectl
+def test_the_build_budget_counts_bytes_not_characters(tmp_path: Path) -> None:
+    # Given an overlay printing 30,000 two-byte characters (60 kB), and a budget of 40 kB
+    write(
+        tmp_path,
+        {
+            "k/kustomization.yaml": "configMapGenerator:\n- name: accents\n  literals:\n  - v="
+            + "é" * 30_000
+            + "\n"
+        },
+    )
+    assert len(Builder(tmp_path, max_bytes=80_000).build("k")) == 1
+
+    # Then it is over the budget
+    with pytest.raises(BuildError, match="the build reads more than 40000 bytes of YAML"):
+        Builder(tmp_path, max_bytes=40_000).build("k")
