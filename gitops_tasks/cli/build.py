@@ -37,8 +37,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "build",
         help="print the manifests a Kustomization (or a local directory) builds",
         description="Print the objects `kustomization NAME` would apply, or build a local PATH.",
+        epilog="examples:\n"
+        "  gitops-tasks build kustomization podinfo -n flux-system\n"
+        "  gitops-tasks build ./clusters/staging",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("target", metavar="kustomization NAME | PATH")
+    p.add_argument(
+        "target",
+        metavar="kustomization NAME | PATH",
+        help="a Kustomization in the catalog, or a local directory to build",
+    )
     p.add_argument("name", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("-n", "--namespace", help="the Kustomization's namespace (default: the default namespace)")
     p.add_argument("--show-secrets", action="store_true", help="print Secret values instead of ***")
@@ -47,9 +55,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "diff",
         help="show what a sync of a Kustomization would change (exit 1 when something would)",
         description="Server-side dry-run apply of a Kustomization's objects; a unified diff per object.",
+        epilog="example:\n  gitops-tasks diff kustomization podinfo -n flux-system",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("kind", metavar="kustomization")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("kind", metavar="kustomization", help="the word kustomization (or ks)")
+    p.add_argument("name", metavar="NAME", help="the Kustomization's name")
     p.add_argument("-n", "--namespace", help="the Kustomization's namespace (default: the default namespace)")
     p.set_defaults(func=cmd_diff)
 

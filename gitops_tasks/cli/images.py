@@ -40,17 +40,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "update",
         help="rewrite values marked with $imagepolicy under DIR",
         description='Rewrite values marked # {"$imagepolicy": "NS:POLICY"} under DIR, as automation does.',
+        epilog="example:\n"
+        "  gitops-tasks images update ./apps --set flux-system:podinfo=ghcr.io/stefanprodan/podinfo:6.5.0"
+        " --dry-run",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("dir", metavar="DIR")
+    p.add_argument("dir", metavar="DIR", help="directory whose YAML files are rewritten in place")
     p.add_argument(
         "--set", dest="sets", action="append", required=True, metavar="NS:POLICY=IMAGE:TAG", help="repeatable"
     )
     p.add_argument("--dry-run", action="store_true", help="print the changes, write nothing")
     p.set_defaults(func=cmd_images_update)
 
-    p = sub.add_parser("release", help="set a workload's image in Git, commit and push (fluxctl release)")
+    p = sub.add_parser(
+        "release",
+        help="set a workload's image in Git, commit and push (fluxctl release)",
+        epilog="example:\n"
+        "  gitops-tasks release --source fleet -w Deployment/default/podinfo"
+        " --update-image ghcr.io/stefanprodan/podinfo:6.5.0 --dry-run",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _repo_args(p)
-    p.add_argument("--update-image", required=True, metavar="IMAGE:TAG")
+    p.add_argument(
+        "--update-image", required=True, metavar="IMAGE:TAG", help="the image (with its new tag) to set"
+    )
     p.add_argument("--force", action="store_true", help="release even if the workload is locked")
     p.add_argument("--dry-run", action="store_true", help="show what would change; commit nothing")
     p.set_defaults(func=cmd_release)
@@ -61,7 +74,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ("lock", "lock a workload: no automation, no release without --force"),
         ("unlock", "unlock a workload"),
     ):
-        p = sub.add_parser(action, help=help_text)
+        p = sub.add_parser(
+            action,
+            help=help_text,
+            epilog=f"example:\n  gitops-tasks {action} --source fleet -w Deployment/default/podinfo",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         _repo_args(p)
         if action == "lock":
             p.add_argument("-m", "--message", help="why (fluxcd.io/locked_msg)")
@@ -70,7 +88,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _repo_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-w", "--workload", required=True, metavar="KIND/NAMESPACE/NAME")
+    p.add_argument(
+        "-w", "--workload", required=True, metavar="KIND/NAMESPACE/NAME", help="the workload to change"
+    )
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--source", metavar="NAME", help="a GitRepository in the catalog (needs Redis)")
     where.add_argument("--repo", metavar="URL", help="a git URL (no Redis needed)")
@@ -79,7 +99,7 @@ def _repo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--push-branch", help="push to this branch instead")
     p.add_argument("--secret", metavar="NAME", help="with --repo: the Secret holding credentials")
     p.add_argument("--path", default=".", help="directory in the repository holding the workloads")
-    p.add_argument("--author", default=DEFAULT_CLI_AUTHOR, metavar="'NAME <EMAIL>'")
+    p.add_argument("--author", default=DEFAULT_CLI_AUTHOR, metavar="'NAME <EMAIL>'", help="commit author")
     p.add_argument("--commit-message", help="commit message (default: what was done)")
 
 

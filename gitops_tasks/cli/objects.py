@@ -14,7 +14,13 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("apply", help="validate object YAML and store it in the catalog (all or nothing)")
+    p = _with_examples(
+        sub,
+        "apply",
+        "validate object YAML and store it in the catalog (all or nothing)",
+        "examples:\n  gitops-tasks apply -f clusters/staging --dry-run\n"
+        "  gitops-tasks apply -f repo.yaml -f policies/",
+    )
     p.add_argument("-f", "--filename", action="append", required=True, help="file or directory (repeatable)")
     p.add_argument(
         "--dry-run", action="store_true", help="validate and show what would change; store nothing"
@@ -108,7 +114,7 @@ def _namespace_args(parser: argparse.ArgumentParser) -> None:
 def object_args(parser: argparse.ArgumentParser) -> None:
     """``KIND NAME [-n NAMESPACE]``: the arguments naming one catalog object."""
     parser.add_argument("kind", help="GitRepository, ImageRepository, ImagePolicy, Kustomization, …")
-    parser.add_argument("name")
+    parser.add_argument("name", help="the object's name")
     parser.add_argument("-n", "--namespace", help="namespace (default: default)")
 
 

@@ -12,28 +12,57 @@ from gitops_tasks.settings import ALL_QUEUES, Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("worker", help="run a Celery worker")
+    p = sub.add_parser(
+        "worker",
+        help="run a Celery worker",
+        epilog="examples:\n"
+        "  gitops-tasks worker                          # every queue, the default pool\n"
+        "  gitops-tasks worker -Q git,registry -c 16    # polls and scans only, 16 threads\n"
+        "  gitops-tasks worker -Q sync -P prefork -c 2  # syncs in two processes",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("-Q", "--queues", help=f"comma-separated queues (default: {','.join(ALL_QUEUES)})")
-    p.add_argument("-c", "--concurrency", type=int)
-    p.add_argument("-P", "--pool", choices=["threads", "prefork", "solo"])
+    p.add_argument("-c", "--concurrency", type=int, help="threads (or processes with -P prefork) per worker")
+    p.add_argument(
+        "-P", "--pool", choices=["threads", "prefork", "solo"], help="Celery pool (default: threads)"
+    )
     p.add_argument("-n", "--hostname", help="worker node name (default gitops-PID@HOST)")
-    p.add_argument("--loglevel")
+    p.add_argument("--loglevel", help="DEBUG, INFO (default), WARNING or ERROR")
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("beat", help="run the scheduler (applies GITOPS_TASKS_CATALOG_PATHS first)")
-    p.add_argument("--loglevel")
+    p = sub.add_parser(
+        "beat",
+        help="run the scheduler (applies GITOPS_TASKS_CATALOG_PATHS first)",
+        epilog="examples:\n"
+        "  gitops-tasks beat\n"
+        "  GITOPS_TASKS_CATALOG_PATHS=clusters/prod gitops-tasks beat --loglevel DEBUG",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--loglevel", help="DEBUG, INFO (default), WARNING or ERROR")
     p.set_defaults(func=cmd_beat)
 
-    p = sub.add_parser("flower", help="run the Flower monitoring UI")
-    p.add_argument("--address")
-    p.add_argument("--port", type=int)
+    p = sub.add_parser(
+        "flower",
+        help="run the Flower monitoring UI",
+        epilog="examples:\n  gitops-tasks flower\n  gitops-tasks flower --address 0.0.0.0 --port 5556",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--address", help="address to listen on (default: GITOPS_TASKS_FLOWER_ADDRESS or 127.0.0.1)"
+    )
+    p.add_argument("--port", type=int, help="port to listen on (default: GITOPS_TASKS_FLOWER_PORT or 5555)")
     p.set_defaults(func=cmd_flower)
 
     p = sub.add_parser(
-        "up", help="run everything here: embedded Redis (if none configured), worker, beat, Flower"
+        "up",
+        help="run everything here: embedded Redis (if none configured), worker, beat, Flower",
+        epilog="examples:\n"
+        "  gitops-tasks up -f examples/git\n"
+        "  GITOPS_TASKS_REDIS_URL=redis://127.0.0.1:6379/0 gitops-tasks up -f clusters/ --no-flower",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-f", "--filename", action="append", help="object files to apply at start (repeatable)")
-    p.add_argument("--no-flower", action="store_true")
+    p.add_argument("--no-flower", action="store_true", help="start no Flower")
     p.set_defaults(func=cmd_up)
 
 
