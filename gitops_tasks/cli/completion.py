@@ -59,6 +59,10 @@ class Node:
         return " ".join((PROG, *self.path))
 
 
+#: Words a command takes in place of a kind (``get all``, ``get sources git``, ``export all``).
+KIND_ALIASES = {("get",): ["all", "sources"], ("export",): ["all"]}
+
+
 def _kinds() -> list[str]:
     from gitops_tasks.objects.kinds import KINDS
 
@@ -87,6 +91,8 @@ def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> lis
         elif not positional_seen:
             positional_seen = True
             node.words = _positional_words(action)
+            if action.dest == "kind":
+                node.words = [*KIND_ALIASES.get(path, []), *node.words]
     return [node, *nested]
 
 

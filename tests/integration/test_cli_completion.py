@@ -29,6 +29,9 @@ LOAD_AND_SHOW = 'source <("$1" -m gitops_tasks.cli completion bash) && complete 
 CASES = [
     (["ge"], ["get"]),
     (["get", "gitr"], ["gitrepository"]),
+    (["get", "a"], ["alert", "all"]),
+    (["get", "so"], ["sources"]),
+    (["export", "a"], ["alert", "all"]),
     (["get", "-n", "apps", "kustom"], ["kustomization"]),
     (["reconcile", "image"], ["imagepolicy", "imagerepository", "imageupdateautomation"]),
     (["get", "-o", "y"], ["yaml"]),
