@@ -60,7 +60,7 @@ class Node:
 
 
 #: Words a command takes in place of a kind (``get all``, ``get sources git``, ``export all``).
-KIND_ALIASES = {("get",): ["all", "sources"], ("export",): ["all"]}
+KIND_ALIASES: dict[tuple[str, ...], list[str]] = {("get",): ["all", "sources"], ("export",): ["all"]}
 
 
 def _kinds() -> list[str]:
