@@ -112,11 +112,12 @@ def health_targets(
     obj: Object, plan: Plan, changes: list[Change], owned: Sequence[Object] = ()
 ) -> list[Target]:
     """``spec.wait``: every applied object, cluster and catalog (a catalog object is healthy when
-    it is Ready at its generation); else ``spec.healthChecks`` (namespace defaults to the
+    it is Ready at its generation; a Kustomization that declares itself does not wait for itself);
+    else ``spec.healthChecks`` (namespace defaults to the
     Kustomization's, apiVersion to the applied object's). Raises :class:`HealthError` (stalled)."""
     if obj.spec.get("wait"):
         skipped = {c.id for c in changes if c.action == "skipped"}
-        return [fleet.target(o) for o in owned] + [
+        return [fleet.target(o) for o in owned if o.ref != obj.ref] + [
             Target(p.api_version, p.id.kind, p.id.name, p.id.namespace)
             for p in plan.objects
             if p.id not in skipped
