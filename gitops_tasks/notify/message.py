@@ -58,9 +58,19 @@ class Request:
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    #: When set, a 2xx answer is a success only if its JSON body has this field ``true``: Slack's
+    #: Web API (``chat.postMessage``) answers errors with 200 and ``{"ok": false, "error": ...}``.
+    json_ok_field: str = ""
 
 
 class NotSendable(ValueError):
     """The event cannot be sent by this provider (e.g. a commit status without a revision).
 
     Delivery ends the record quietly at DEBUG (Flux skips such events too)."""
+
+
+class InvalidProvider(ValueError):
+    """The Provider's spec or secret cannot produce a request (a missing token, channel or
+    address, an address that names no repository). The message names the field and never
+    contains a secret's value; retrying cannot help, so delivery ends the record with
+    ``NotificationDispatchFailed``."""
