@@ -90,7 +90,9 @@ def bearer(req: Received, token: str, status: int = 401, error: object = "unauth
 
 def basic(req: Received, user: str, password: str) -> None:
     expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-    need(hmac.compare_digest(req.headers.get("authorization", ""), expected), 401, {"message": "Unauthorized"})
+    need(
+        hmac.compare_digest(req.headers.get("authorization", ""), expected), 401, {"message": "Unauthorized"}
+    )
 
 
 @dataclass
@@ -154,7 +156,11 @@ def rocket_webhook(req: Received, m: re.Match[str], srv: ServiceServer) -> Reply
 def teams_workflow(req: Received, m: re.Match[str], srv: ServiceServer) -> Reply:
     body = json_body(req)
     need(body.get("type") == "message", 400, "type must be message")
-    cards = [a for a in body.get("attachments", []) if a.get("contentType") == "application/vnd.microsoft.card.adaptive"]
+    cards = [
+        a
+        for a in body.get("attachments", [])
+        if a.get("contentType") == "application/vnd.microsoft.card.adaptive"
+    ]
     need(cards, 400, "no adaptive card attachment")
     content = cards[0].get("content", {})
     need(content.get("type") == "AdaptiveCard" and content.get("version"), 400, "not an AdaptiveCard")
@@ -203,9 +209,17 @@ def markdown_v2_problem(text: str) -> str:
 
 @route("POST", r"/bot(?P<token>\d+:[\w-]+)/sendMessage")
 def telegram_send(req: Received, m: re.Match[str], srv: ServiceServer) -> Reply:
-    need(m.group("token") == TELEGRAM_TOKEN, 401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+    need(
+        m.group("token") == TELEGRAM_TOKEN,
+        401,
+        {"ok": False, "error_code": 401, "description": "Unauthorized"},
+    )
     body = json_body(req)
-    need(body.get("chat_id") and body.get("text"), 400, {"ok": False, "description": "Bad Request: message text is empty"})
+    need(
+        body.get("chat_id") and body.get("text"),
+        400,
+        {"ok": False, "description": "Bad Request: message text is empty"},
+    )
     if body.get("parse_mode") == "MarkdownV2":
         problem = markdown_v2_problem(body["text"])
         need(not problem, 400, {"ok": False, "description": f"Bad Request: can't parse entities: {problem}"})
@@ -248,7 +262,11 @@ def zulip_messages(req: Received, m: re.Match[str], srv: ServiceServer) -> Reply
 
 @route("POST", r"/v2/alerts")
 def opsgenie_alerts(req: Received, m: re.Match[str], srv: ServiceServer) -> Reply:
-    need(req.headers.get("authorization") == f"GenieKey {OPSGENIE_KEY}", 401, {"message": "Key format is not valid!"})
+    need(
+        req.headers.get("authorization") == f"GenieKey {OPSGENIE_KEY}",
+        401,
+        {"message": "Key format is not valid!"},
+    )
     body = json_body(req)
     need(0 < len(body.get("message", "")) <= 130, 422, {"message": "Request body is not processable"})
     need(len(body.get("alias", "")) <= 512, 422, {"message": "alias too long"})
@@ -259,13 +277,19 @@ def opsgenie_alerts(req: Received, m: re.Match[str], srv: ServiceServer) -> Repl
 @route("POST", r"/v2/enqueue")
 def pagerduty_enqueue(req: Received, m: re.Match[str], srv: ServiceServer) -> Reply:
     body = json_body(req)
-    need(body.get("routing_key") == PAGERDUTY_KEY, 400, {"status": "invalid event", "errors": ["routing_key"]})
+    need(
+        body.get("routing_key") == PAGERDUTY_KEY, 400, {"status": "invalid event", "errors": ["routing_key"]}
+    )
     action = body.get("event_action")
     need(action in ("trigger", "acknowledge", "resolve"), 400, {"status": "invalid event"})
     if action == "trigger":
         payload = body.get("payload") or {}
         need(payload.get("summary") and payload.get("source"), 400, {"status": "invalid event"})
-        need(payload.get("severity") in ("critical", "error", "warning", "info"), 400, {"status": "invalid event"})
+        need(
+            payload.get("severity") in ("critical", "error", "warning", "info"),
+            400,
+            {"status": "invalid event"},
+        )
     else:
         need(body.get("dedup_key"), 400, {"status": "invalid event", "errors": ["dedup_key"]})
     return Reply(202, {"status": "success", "message": "Event processed", "dedup_key": body.get("dedup_key")})
@@ -287,7 +311,13 @@ def alertmanager_alerts(req: Received, m: re.Match[str], srv: ServiceServer) -> 
     for alert in body:
         labels = alert.get("labels") or {}
         need(labels and all(isinstance(v, str) and v for v in labels.values()), 400, "invalid label set")
-        need(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", alert.get("startsAt", "")), 400, "startsAt")
+        need(
+            re.fullmatch(
+                r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", alert.get("startsAt", "")
+            ),
+            400,
+            "startsAt",
+        )
     return Reply(200)
 
 
@@ -295,7 +325,9 @@ def alertmanager_alerts(req: Received, m: re.Match[str], srv: ServiceServer) -> 
 def grafana_annotations(req: Received, m: re.Match[str], srv: ServiceServer) -> Reply:
     bearer(req, GRAFANA_TOKEN, 401, {"message": "Unauthorized"})
     body = json_body(req)
-    need(isinstance(body.get("text"), str) and body["text"], 400, {"message": "text field should not be empty"})
+    need(
+        isinstance(body.get("text"), str) and body["text"], 400, {"message": "text field should not be empty"}
+    )
     need(all(isinstance(t, str) for t in body.get("tags", [])), 400, {"message": "bad tags"})
     return Reply(200, {"message": "Annotation added", "id": len(srv.received)})
 
@@ -325,11 +357,17 @@ def _commit(srv: ServiceServer, repo: str, sha: str, status: int, body: object) 
 
 @route("POST", r"/api/v3/repos/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+)/statuses/" + _SHA)
 def github_status(req: Received, m: re.Match[str], srv: ServiceServer) -> Reply:
-    need(req.headers.get("authorization") in (f"Bearer {FORGE_TOKEN}", f"token {FORGE_TOKEN}"), 401, {"message": "Bad credentials"})
+    need(
+        req.headers.get("authorization") in (f"Bearer {FORGE_TOKEN}", f"token {FORGE_TOKEN}"),
+        401,
+        {"message": "Bad credentials"},
+    )
     repo = f"{m['owner']}/{m['repo']}"
     _commit(srv, repo, m["sha"], 422, {"message": f"No commit found for SHA: {m['sha']}"})
     body = json_body(req)
-    need(body.get("state") in ("error", "failure", "pending", "success"), 422, {"message": "Validation Failed"})
+    need(
+        body.get("state") in ("error", "failure", "pending", "success"), 422, {"message": "Validation Failed"}
+    )
     srv.set_status(repo, m["sha"], body.get("context") or "default", body)
     return Reply(201, {"id": 1, **body})
 
@@ -352,7 +390,11 @@ def gitlab_status(req: Received, m: re.Match[str], srv: ServiceServer) -> Reply:
     need("/" in project and srv.has_repo(project), 404, {"message": "404 Project Not Found"})
     _commit(srv, project, m["sha"], 404, {"message": "404 Commit Not Found"})
     body = json_body(req)
-    need(body.get("state") in ("pending", "running", "success", "failed", "canceled", "skipped"), 400, {"error": "state does not have a valid value"})
+    need(
+        body.get("state") in ("pending", "running", "success", "failed", "canceled", "skipped"),
+        400,
+        {"error": "state does not have a valid value"},
+    )
     srv.set_status(project, m["sha"], body.get("name") or "default", body)
     return Reply(201, {"id": 1, "sha": m["sha"], "status": body["state"], "name": body.get("name")})
 
@@ -363,7 +405,9 @@ def gitea_status(req: Received, m: re.Match[str], srv: ServiceServer) -> Reply:
     repo = f"{m['owner']}/{m['repo']}"
     _commit(srv, repo, m["sha"], 404, {"message": "commit not found"})
     body = json_body(req)
-    need(body.get("state") in ("pending", "success", "error", "failure", "warning"), 422, {"message": "state"})
+    need(
+        body.get("state") in ("pending", "success", "error", "failure", "warning"), 422, {"message": "state"}
+    )
     srv.set_status(repo, m["sha"], body.get("context") or "default", body)
     return Reply(201, {"id": 1, "status": body["state"], "context": body.get("context")})
 
@@ -375,25 +419,48 @@ def bitbucket_status(req: Received, m: re.Match[str], srv: ServiceServer) -> Rep
     _commit(srv, repo, m["sha"], 404, {"type": "error", "error": {"message": "Commit not found"}})
     body = json_body(req)
     need(body.get("state") in ("SUCCESSFUL", "FAILED", "INPROGRESS", "STOPPED"), 400, {"type": "error"})
-    need(0 < len(body.get("key", "")) <= 40 and body.get("url"), 400, {"type": "error", "error": {"message": "key and url are required"}})
+    need(
+        0 < len(body.get("key", "")) <= 40 and body.get("url"),
+        400,
+        {"type": "error", "error": {"message": "key and url are required"}},
+    )
     srv.set_status(repo, m["sha"], body["key"], body)
     return Reply(201, {"type": "commitstatus", **body})
 
 
-@route("POST", r"/rest/api/latest/projects/(?P<key>[\w-]+)/repos/(?P<slug>[\w.-]+)/commits/" + _SHA + r"/builds")
+@route(
+    "POST", r"/rest/api/latest/projects/(?P<key>[\w-]+)/repos/(?P<slug>[\w.-]+)/commits/" + _SHA + r"/builds"
+)
 def bitbucketserver_build(req: Received, m: re.Match[str], srv: ServiceServer) -> Reply:
-    need(req.headers.get("authorization") == f"Bearer {FORGE_TOKEN}", 401, {"errors": [{"message": "Authentication failed"}]})
-    need(req.headers.get("x-atlassian-token") == "no-check", 403, {"errors": [{"message": "XSRF check failed"}]})
+    need(
+        req.headers.get("authorization") == f"Bearer {FORGE_TOKEN}",
+        401,
+        {"errors": [{"message": "Authentication failed"}]},
+    )
+    need(
+        req.headers.get("x-atlassian-token") == "no-check",
+        403,
+        {"errors": [{"message": "XSRF check failed"}]},
+    )
     repo = f"{m['key']}/{m['slug']}"
     _commit(srv, repo, m["sha"], 404, {"errors": [{"message": "commit does not exist"}]})
     body = json_body(req)
     need(body.get("key") and body.get("url"), 400, {"errors": [{"message": "key and url are required"}]})
-    need(body.get("state") in ("SUCCESSFUL", "FAILED", "INPROGRESS", "CANCELLED", "UNKNOWN"), 400, {"errors": [{"message": "state"}]})
+    need(
+        body.get("state") in ("SUCCESSFUL", "FAILED", "INPROGRESS", "CANCELLED", "UNKNOWN"),
+        400,
+        {"errors": [{"message": "state"}]},
+    )
     srv.set_status(repo, m["sha"], body["key"], body)
     return Reply(204)
 
 
-@route("POST", r"/(?P<org>[\w.-]+)/(?P<project>[\w.-]+)/_apis/git/repositories/(?P<repo>[\w.-]+)/commits/" + _SHA + r"/statuses")
+@route(
+    "POST",
+    r"/(?P<org>[\w.-]+)/(?P<project>[\w.-]+)/_apis/git/repositories/(?P<repo>[\w.-]+)/commits/"
+    + _SHA
+    + r"/statuses",
+)
 def azuredevops_status(req: Received, m: re.Match[str], srv: ServiceServer) -> Reply:
     basic(req, "", FORGE_TOKEN)
     need(req.query.get("api-version"), 400, {"message": "No api-version was supplied"})
@@ -490,7 +557,9 @@ class ServiceServer:
         path = self.repos.get(repo)
         if path is None:
             return False
-        proc = subprocess.run(["git", "-C", str(path), "cat-file", "-e", f"{sha}^{{commit}}"], capture_output=True, check=False)
+        proc = subprocess.run(
+            ["git", "-C", str(path), "cat-file", "-e", f"{sha}^{{commit}}"], capture_output=True, check=False
+        )
         return proc.returncode == 0
 
     def set_status(self, repo: str, sha: str, key: str, body: dict[str, Any]) -> None:

@@ -47,7 +47,9 @@ def test_types_accepted_at_apply_are_exactly_the_types_sent() -> None:
 
 
 @pytest.mark.parametrize("provider_type", ["sentry", "googlepubsub", "nats", "incident.io"])
-def test_a_flux_type_the_engine_does_not_send_is_refused_at_apply_listing_supported(provider_type: str) -> None:
+def test_a_flux_type_the_engine_does_not_send_is_refused_at_apply_listing_supported(
+    provider_type: str,
+) -> None:
     (error,) = _provider_errors(provider_type)
     assert "spec.type" in error and f"type {provider_type} is not sent by this engine" in error
     assert "supported: alertmanager, azuredevops," in error and "zulip" in error
@@ -91,7 +93,9 @@ def test_commit_sha_sha256() -> None:
     assert commit_sha(f"main@sha256:{digest}") == digest
 
 
-@pytest.mark.parametrize("revision", ["", "6.5.0", "main@sha1:abc", "v1.0.0", "main@md5:" + "a" * 32, "main/notahash"])
+@pytest.mark.parametrize(
+    "revision", ["", "6.5.0", "main@sha1:abc", "v1.0.0", "main@md5:" + "a" * 32, "main/notahash"]
+)
 def test_revisions_without_a_commit_are_not_sendable(revision: str) -> None:
     with pytest.raises(NotSendable):
         commit_sha(revision)
@@ -108,7 +112,9 @@ def test_commit_status_types_refuse_events_without_a_commit(provider_type: str, 
         providers.build(provider, event)
 
 
-@pytest.mark.parametrize("provider_type", ["github", "gitlab", "bitbucket", "bitbucketserver", "azuredevops", "pagerduty"])
+@pytest.mark.parametrize(
+    "provider_type", ["github", "gitlab", "bitbucket", "bitbucketserver", "azuredevops", "pagerduty"]
+)
 def test_progressing_events_are_not_sent(provider_type: str) -> None:
     provider = ProviderConfig(type=provider_type, address="https://x.example/o/r", token="u:p", channel="k")
     with pytest.raises(NotSendable):
@@ -142,14 +148,23 @@ def test_git_address_forms(address: str, expected: tuple[str, str]) -> None:
     "provider, field",
     [
         (ProviderConfig(type="github", address="https://github.com/org/app"), "token"),
-        (ProviderConfig(type="github", address="https://github.com/org", token="s3cret"), "<owner>/<repository>"),
+        (
+            ProviderConfig(type="github", address="https://github.com/org", token="s3cret"),
+            "<owner>/<repository>",
+        ),
         (ProviderConfig(type="github", address="not a url", token="s3cret"), "not a Git repository URL"),
-        (ProviderConfig(type="bitbucket", address="https://bitbucket.org/o/r", token="s3cret"), "<user>:<app password>"),
+        (
+            ProviderConfig(type="bitbucket", address="https://bitbucket.org/o/r", token="s3cret"),
+            "<user>:<app password>",
+        ),
         (ProviderConfig(type="bitbucketserver", address="https://h/o/r.git", token="s3cret"), "/scm/"),
         (ProviderConfig(type="azuredevops", address="https://dev.azure.com/o/p/r", token="s3cret"), "_git"),
         (ProviderConfig(type="telegram", channel="@c"), "token"),
         (ProviderConfig(type="telegram", token="s3cret"), "spec.channel"),
-        (ProviderConfig(type="zulip", address="https://z", channel="stream-only", password="s3cret"), "<stream>/<topic>"),
+        (
+            ProviderConfig(type="zulip", address="https://z", channel="stream-only", password="s3cret"),
+            "<stream>/<topic>",
+        ),
         (ProviderConfig(type="slack"), "address"),
         (ProviderConfig(type="generic-hmac", address="https://h/"), "token"),
         (ProviderConfig(type="pagerduty", address="https://events.pagerduty.com"), "routing key"),
@@ -188,7 +203,9 @@ def test_msteams_sends_the_legacy_message_card_only_to_office_connectors() -> No
 
 def test_slack_web_api_requests_ask_for_the_ok_field_and_webhooks_do_not() -> None:
     (api,) = providers.build(ProviderConfig(type="slack", token="xoxb-t", channel="general"), EVENT)
-    (hook,) = providers.build(ProviderConfig(type="slack", address="https://hooks.slack.com/services/T/B/X"), EVENT)
+    (hook,) = providers.build(
+        ProviderConfig(type="slack", address="https://hooks.slack.com/services/T/B/X"), EVENT
+    )
     assert api.url == "https://slack.com/api/chat.postMessage" and api.json_ok_field == "ok"
     assert api.headers["Authorization"] == "Bearer xoxb-t"
     assert hook.json_ok_field == "" and "Authorization" not in hook.headers

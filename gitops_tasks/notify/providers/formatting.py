@@ -104,5 +104,5 @@ def required(value: str, provider: ProviderConfig, where: str) -> str:
 
 #: Where a user sets each ProviderConfig field (for :func:`required`'s message).
 ADDRESS = "an address (spec.address or the secret's address key)"
-TOKEN = "a token (the secret's token key)"
+TOKEN = "a token (the secret's token key)"  # noqa: S105 - where to set it, not a token
 CHANNEL = "spec.channel"

@@ -21,10 +21,7 @@ def card(event: Event) -> dict[str, object]:
     sections: list[dict[str, object]] = [{"widgets": [{"textParagraph": {"text": text}}]}]
     fields = sorted_metadata(event)
     if fields:
-        widgets = [
-            {"keyValue": {"topLabel": k, "content": v, "contentMultiline": False}}
-            for k, v in fields
-        ]
+        widgets = [{"keyValue": {"topLabel": k, "content": v, "contentMultiline": False}} for k, v in fields]
         sections.append({"widgets": widgets})
     header = {"title": object_id(event), "subtitle": event.controller}
     return {"header": header, "sections": sections}

@@ -33,7 +33,7 @@ def build(provider: ProviderConfig, event: Event) -> list[Request]:
     server = required(provider.address, provider, ADDRESS).rstrip("/")
     room = quote(required(provider.channel, provider, CHANNEL), safe="")
     token = required(provider.token, provider, TOKEN)
-    txn = hashlib.sha1(json_bytes(generic.payload(event))).hexdigest()
+    txn = hashlib.sha1(json_bytes(generic.payload(event)), usedforsecurity=False).hexdigest()
     url = f"{server}/_matrix/client/r0/rooms/{room}/send/m.room.message/{txn}"
     payload = {"body": body(event), "msgtype": "m.text"}
     return [post_json(url, payload, {"Authorization": f"Bearer {token}"}, method="PUT")]

@@ -41,9 +41,7 @@ def attachment(event: Event, *, color: str, fallback: bool) -> dict[str, object]
     return out
 
 
-def message(
-    event: Event, *, channel: str, username: str, color: str, fallback: bool
-) -> dict[str, object]:
+def message(event: Event, *, channel: str, username: str, color: str, fallback: bool) -> dict[str, object]:
     """The whole Slack-compatible message (Flux always sends the icon fields, empty)."""
     return {
         "channel": channel,

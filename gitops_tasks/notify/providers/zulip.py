@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from gitops_tasks.notify.message import InvalidProvider, Event, ProviderConfig, Request
+from gitops_tasks.notify.message import Event, InvalidProvider, ProviderConfig, Request
 from gitops_tasks.notify.providers.formatting import (
     ADDRESS,
     basic_auth,

@@ -47,6 +47,11 @@ def status_key(provider: ProviderConfig, event: Event) -> str:
     return f"{event.kind}/{event.name}/{hashlib.sha256(owner.encode()).hexdigest()[:8]}".lower()
 
 
+def hashed_status_key(provider: ProviderConfig, event: Event) -> str:
+    """The SHA-1 hex of :func:`status_key`: Bitbucket's ``key`` (at most 40 characters)."""
+    return hashlib.sha1(status_key(provider, event).encode(), usedforsecurity=False).hexdigest()
+
+
 def skip_progressing(event: Event) -> None:
     """:class:`NotSendable` for ``Progressing`` events (Flux sets no status for them)."""
     if event.reason == PROGRESSING_REASON:

@@ -6,18 +6,17 @@ the API host itself (``<host>/2.0``)."""
 
 from __future__ import annotations
 
-import hashlib
 from urllib.parse import quote
 
 from gitops_tasks.notify.message import Event, InvalidProvider, ProviderConfig, Request
 from gitops_tasks.notify.providers.formatting import basic_auth, name_and_description, post_json
 from gitops_tasks.notify.providers.git import (
     commit_sha,
+    hashed_status_key,
     owner_and_repo,
     parse_address,
     skip_progressing,
     state,
-    status_key,
     token,
 )
 
@@ -34,7 +33,7 @@ def build(provider: ProviderConfig, event: Event) -> list[Request]:
     title, description = name_and_description(event)
     payload = {
         "state": state(event, info="SUCCESSFUL", error="FAILED"),
-        "key": hashlib.sha1(status_key(provider, event).encode()).hexdigest(),
+        "key": hashed_status_key(provider, event),
         "name": title,
         "description": description,
         "url": "https://bitbucket.org",

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from urllib.parse import quote, urlsplit
 
 from gitops_tasks.notify.message import Event, InvalidProvider, ProviderConfig, Request
@@ -15,7 +14,7 @@ from gitops_tasks.notify.providers.formatting import (
     post_json,
     required,
 )
-from gitops_tasks.notify.providers.git import commit_sha, skip_progressing, state, status_key
+from gitops_tasks.notify.providers.git import commit_sha, hashed_status_key, skip_progressing, state
 
 
 def commits_url(provider: ProviderConfig) -> str:
@@ -45,7 +44,7 @@ def build(provider: ProviderConfig, event: Event) -> list[Request]:
         raise InvalidProvider("Provider type bitbucketserver needs a token or a username and password")
     title, description = name_and_description(event)
     payload = {
-        "key": hashlib.sha1(status_key(provider, event).encode()).hexdigest(),
+        "key": hashed_status_key(provider, event),
         "state": state(event, info="SUCCESSFUL", error="FAILED"),
         "url": provider.address,
         "description": description,
