@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -209,3 +211,16 @@ def test_slack_web_api_requests_ask_for_the_ok_field_and_webhooks_do_not() -> No
     assert api.url == "https://slack.com/api/chat.postMessage" and api.json_ok_field == "ok"
     assert api.headers["Authorization"] == "Bearer xoxb-t"
     assert hook.json_ok_field == "" and "Authorization" not in hook.headers
+
+
+def test_readme_table_lists_every_supported_type_and_the_docs_example_loads() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    table = (
+        readme.split("### Notification provider types", 1)[1].split("\n\n| type |", 1)[1].split("\n\n", 1)[0]
+    )
+    listed = {name for row in table.splitlines()[2:] for name in re.findall(r"`([\w-]+)`", row.split("|")[1])}
+    assert listed == set(providers.SUPPORTED)
+    doc = (root / "docs" / "notification-providers.md").read_text()
+    example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert {obj.spec["type"] for obj in load_text(example, filename="doc.yaml")} == {"slack", "github"}
