@@ -224,3 +224,20 @@ def test_readme_table_lists_every_supported_type_and_the_docs_example_loads() ->
     doc = (root / "docs" / "notification-providers.md").read_text()
     example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
     assert {obj.spec["type"] for obj in load_text(example, filename="doc.yaml")} == {"slack", "github"}
+
+
+def test_secrets_stay_out_of_the_repr_of_providers_and_requests() -> None:
+    provider = ProviderConfig(
+        type="telegram",
+        address="https://api.telegram.org",
+        channel="@ops",
+        token="123:s3cret",
+        password="pw-s3cret",
+        headers={"X-Key": "h-s3cret"},
+        proxy="http://u:p-s3cret@proxy:3128",
+    )
+    (req,) = providers.build(provider, EVENT)
+    assert "s3cret" in req.url
+    for shown in (repr(provider), repr(req), str([provider, req])):
+        assert "s3cret" not in shown
+    assert "telegram" in repr(provider) and "POST" in repr(req)
