@@ -329,6 +329,7 @@ def grafana_annotations(req: Received, m: re.Match[str], srv: ServiceServer) -> 
         isinstance(body.get("text"), str) and body["text"], 400, {"message": "text field should not be empty"}
     )
     need(all(isinstance(t, str) for t in body.get("tags", [])), 400, {"message": "bad tags"})
+    need(isinstance(body.get("time", 0), int), 400, {"message": "time must be epoch milliseconds"})
     return Reply(200, {"message": "Annotation added", "id": len(srv.received)})
 
 

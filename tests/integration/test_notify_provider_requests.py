@@ -311,6 +311,7 @@ def test_grafana_annotation(server: svc.ServiceServer) -> None:
     )
     body = only(provider, event(), server).json()
     assert body["text"] == "kustomization/apps.flux-system" and body["when"] == 1_767_225_600
+    assert body["time"] == 1_767_225_600_000
     assert body["tags"][:2] == ["flux", "kustomize-controller"]
     assert "revision: main@sha1|" + "0" * 40 in body["tags"] and "kind: Kustomization" in body["tags"]
 

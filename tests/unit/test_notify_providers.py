@@ -168,6 +168,7 @@ def test_git_address_forms(address: str, expected: tuple[str, str]) -> None:
             "<stream>/<topic>",
         ),
         (ProviderConfig(type="slack"), "address"),
+        (ProviderConfig(type="slack", token="s3cret"), "spec.channel with chat.postMessage"),
         (ProviderConfig(type="generic-hmac", address="https://h/"), "token"),
         (ProviderConfig(type="pagerduty", address="https://events.pagerduty.com"), "routing key"),
     ],

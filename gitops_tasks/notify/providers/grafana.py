@@ -24,7 +24,9 @@ def annotation(event: Event) -> dict[str, object]:
 
     tags = ["flux", event.controller] + [tag(k, v) for k, v in sorted_metadata(event)]
     tags += [f"kind: {event.kind}", f"name: {event.name}", f"namespace: {event.namespace}"]
-    return {"when": int(event.time), "text": object_id(event), "tags": tags}
+    # ``when`` (seconds) is Flux's field, read by the Graphite-style endpoint; ``time`` (ms) places
+    # the annotation at the event, not at the send, when delivery was delayed by an outage.
+    return {"when": int(event.time), "time": int(event.time * 1000), "text": object_id(event), "tags": tags}
 
 
 def build(provider: ProviderConfig, event: Event) -> list[Request]:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from gitops_tasks.notify.message import Event, ProviderConfig, Request
 from gitops_tasks.notify.providers.formatting import (
     ADDRESS,
+    CHANNEL,
     object_id,
     post_json,
     required,
@@ -65,4 +66,6 @@ def build(provider: ProviderConfig, event: Event) -> list[Request]:
     )
     headers = {"Authorization": f"Bearer {provider.token}"} if provider.token else {}
     web_api = urlsplit(url).path.endswith("/api/chat.postMessage")
+    if web_api:
+        required(provider.channel, provider, f"{CHANNEL} with chat.postMessage")
     return [post_json(url, payload, headers, json_ok_field="ok" if web_api else "")]
