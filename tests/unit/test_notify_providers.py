@@ -242,3 +242,11 @@ def test_secrets_stay_out_of_the_repr_of_providers_and_requests() -> None:
     for shown in (repr(provider), repr(req), str([provider, req])):
         assert "s3cret" not in shown
     assert "telegram" in repr(provider) and "POST" in repr(req)
+
+
+def test_commit_status_reads_the_revision_from_metadata_when_the_field_is_empty() -> None:
+    provider = ProviderConfig(type="github", address="https://github.com/org/app", token="t")
+    (req,) = providers.build(
+        provider, Event(**{**EVENT.__dict__, "revision": "", "metadata": {"revision": f"main/{SHA}"}})
+    )
+    assert req.url == f"https://api.github.com/repos/org/app/statuses/{SHA}"

@@ -40,6 +40,12 @@ def commit_sha(revision: str) -> str:
     return digest.lower()
 
 
+def event_sha(event: Event) -> str:
+    """:func:`commit_sha` of the event's revision (its ``revision`` field, else its metadata's
+    ``revision`` key, where Flux's events carry it)."""
+    return commit_sha(event.revision or event.metadata.get("revision", ""))
+
+
 def status_key(provider: ProviderConfig, event: Event) -> str:
     """``kustomization/apps/<8 hex>``: Flux keys a status by the object's kind and name and the
     first segment of the Provider's UID; we hash the Provider's ``namespace/name`` instead."""

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from gitops_tasks.notify.message import Event, InvalidProvider, ProviderConfig, Request
 from gitops_tasks.notify.providers.formatting import basic_auth, name_and_description, post_json
 from gitops_tasks.notify.providers.git import (
-    commit_sha,
+    event_sha,
     parse_address,
     skip_progressing,
     state,
@@ -24,7 +24,7 @@ API_VERSION = "6.0"
 
 def build(provider: ProviderConfig, event: Event) -> list[Request]:
     skip_progressing(event)
-    sha = commit_sha(event.revision)
+    sha = event_sha(event)
     host, repo_id = parse_address(provider)
     parts = repo_id.split("/")
     if len(parts) != 4 or parts[2] != "_git" or not all(parts):

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from gitops_tasks.notify.message import Event, InvalidProvider, ProviderConfig, Request
 from gitops_tasks.notify.providers.formatting import basic_auth, name_and_description, post_json
 from gitops_tasks.notify.providers.git import (
-    commit_sha,
+    event_sha,
     hashed_status_key,
     owner_and_repo,
     parse_address,
@@ -23,7 +23,7 @@ from gitops_tasks.notify.providers.git import (
 
 def build(provider: ProviderConfig, event: Event) -> list[Request]:
     skip_progressing(event)
-    sha = commit_sha(event.revision)
+    sha = event_sha(event)
     host, repo = parse_address(provider)
     owner, name = owner_and_repo(provider, repo)
     user, sep, password = token(provider).partition(":")

@@ -14,7 +14,7 @@ from gitops_tasks.notify.providers.formatting import (
     post_json,
     required,
 )
-from gitops_tasks.notify.providers.git import commit_sha, hashed_status_key, skip_progressing, state
+from gitops_tasks.notify.providers.git import event_sha, hashed_status_key, skip_progressing, state
 
 
 def commits_url(provider: ProviderConfig) -> str:
@@ -34,7 +34,7 @@ def commits_url(provider: ProviderConfig) -> str:
 
 def build(provider: ProviderConfig, event: Event) -> list[Request]:
     skip_progressing(event)
-    sha = commit_sha(event.revision)
+    sha = event_sha(event)
     url = f"{commits_url(provider)}/{sha}/builds"
     if provider.token:
         auth = f"Bearer {provider.token}"

@@ -12,7 +12,7 @@ from gitops_tasks.notify.providers.formatting import (
     post_json,
 )
 from gitops_tasks.notify.providers.git import (
-    commit_sha,
+    event_sha,
     owner_and_repo,
     parse_address,
     state,
@@ -22,7 +22,7 @@ from gitops_tasks.notify.providers.git import (
 
 
 def build(provider: ProviderConfig, event: Event) -> list[Request]:
-    sha = commit_sha(event.revision)
+    sha = event_sha(event)
     host, repo = parse_address(provider)
     owner, name = owner_and_repo(provider, repo)
     _, description = name_and_description(event)

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from gitops_tasks.notify.message import Event, ProviderConfig, Request
 from gitops_tasks.notify.providers.formatting import name_and_description, post_json
 from gitops_tasks.notify.providers.git import (
-    commit_sha,
+    event_sha,
     owner_and_repo,
     parse_address,
     skip_progressing,
@@ -36,7 +36,7 @@ def api(provider: ProviderConfig) -> tuple[str, dict[str, str]]:
 
 def build(provider: ProviderConfig, event: Event) -> list[Request]:
     skip_progressing(event)
-    sha = commit_sha(event.revision)
+    sha = event_sha(event)
     url, headers = api(provider)
     _, description = name_and_description(event)
     payload = {

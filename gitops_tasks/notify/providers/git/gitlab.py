@@ -8,7 +8,7 @@ from urllib.parse import quote
 from gitops_tasks.notify.message import Event, ProviderConfig, Request
 from gitops_tasks.notify.providers.formatting import name_and_description, post_json
 from gitops_tasks.notify.providers.git import (
-    commit_sha,
+    event_sha,
     parse_address,
     skip_progressing,
     state,
@@ -19,7 +19,7 @@ from gitops_tasks.notify.providers.git import (
 
 def build(provider: ProviderConfig, event: Event) -> list[Request]:
     skip_progressing(event)
-    sha = commit_sha(event.revision)
+    sha = event_sha(event)
     host, project = parse_address(provider)
     _, description = name_and_description(event)
     payload = {
