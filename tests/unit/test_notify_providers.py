@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import textwrap
 from pathlib import Path
@@ -9,23 +10,21 @@ from pathlib import Path
 import pytest
 
 from gitops_tasks.notify import providers
-from gitops_tasks.notify.message import Event, InvalidProvider, NotSendable, ProviderConfig
+from gitops_tasks.notify.message import InvalidProvider, NotSendable, ProviderConfig
 from gitops_tasks.notify.providers import msteams, telegram
 from gitops_tasks.notify.providers.formatting import name_and_description, split_camelcase
 from gitops_tasks.notify.providers.git import commit_sha, parse_address, status_key
 from gitops_tasks.objects import LoadError, load_text
 from gitops_tasks.objects.specs_notify import PROVIDER_TYPES
+from tests.notifyfixtures import sample_event
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
-EVENT = Event(
-    kind="Kustomization",
-    namespace="flux-system",
-    name="apps",
+EVENT = sample_event(
     severity="info",
     reason="ReconciliationSucceeded",
     message="Applied revision",
     revision=f"main@sha1:{SHA}",
-    controller="kustomize-controller",
+    metadata={},
 )
 
 
@@ -109,7 +108,7 @@ def test_commit_status_types_refuse_events_without_a_commit(provider_type: str, 
     provider = ProviderConfig(type=provider_type, address="https://dev.azure.com/o/p/_git/r", token="u:p")
     if provider_type == "bitbucketserver":
         provider = ProviderConfig(type=provider_type, address="https://h/scm/P/r.git", token="t")
-    event = Event(**{**EVENT.__dict__, "revision": revision})
+    event = dataclasses.replace(EVENT, revision=revision)
     with pytest.raises(NotSendable):
         providers.build(provider, event)
 
@@ -120,7 +119,7 @@ def test_commit_status_types_refuse_events_without_a_commit(provider_type: str, 
 def test_progressing_events_are_not_sent(provider_type: str) -> None:
     provider = ProviderConfig(type=provider_type, address="https://x.example/o/r", token="u:p", channel="k")
     with pytest.raises(NotSendable):
-        providers.build(provider, Event(**{**EVENT.__dict__, "reason": "Progressing"}))
+        providers.build(provider, dataclasses.replace(EVENT, reason="Progressing"))
 
 
 def test_status_key_names_object_and_provider_like_flux() -> None:
@@ -177,7 +176,7 @@ def test_a_provider_missing_what_its_type_needs_names_the_field_never_the_secret
     provider: ProviderConfig, field: str
 ) -> None:
     with pytest.raises(InvalidProvider) as info:
-        providers.build(provider, Event(**{**EVENT.__dict__, "severity": "error"}))
+        providers.build(provider, dataclasses.replace(EVENT, severity="error"))
     assert field in str(info.value) and provider.type in str(info.value)
     assert "s3cret" not in str(info.value)
 
@@ -247,6 +246,6 @@ def test_secrets_stay_out_of_the_repr_of_providers_and_requests() -> None:
 def test_commit_status_reads_the_revision_from_metadata_when_the_field_is_empty() -> None:
     provider = ProviderConfig(type="github", address="https://github.com/org/app", token="t")
     (req,) = providers.build(
-        provider, Event(**{**EVENT.__dict__, "revision": "", "metadata": {"revision": f"main/{SHA}"}})
+        provider, dataclasses.replace(EVENT, revision="", metadata={"revision": f"main/{SHA}"})
     )
     assert req.url == f"https://api.github.com/repos/org/app/statuses/{SHA}"
