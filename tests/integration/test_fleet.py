@@ -23,7 +23,7 @@ from gitops_tasks.tasks import runner
 from gitops_tasks.tasks.context import Context
 from gitops_tasks.tasks.git import reconcile_git_repository
 from gitops_tasks.tasks.sync import reconcile_kustomization
-from tests.fleetfixtures import configmap, dump, fleet_files, gotk_sync, kustomization
+from tests.fleetfixtures import configmap, dump, fleet_files, gotk_sync, kustomization, namespace
 from tests.gitservers import RemoteRepo
 from tests.kubeapi.fixtures import KubeTarget, kube_target, unique_name
 
@@ -287,3 +287,40 @@ def test_wait_covers_the_catalog_objects_a_kustomization_owns(
     finally:
         worker.join(30)
         cluster.delete("v1", "Namespace", ns)
+
+
+def test_apply_f_on_a_fleet_tree_stores_the_engine_kinds_and_skips_cluster_objects(
+    ctx: Context, cli: Cli, tmp_path: Path
+) -> None:
+    # Given a Flux fleet checked out locally: flux-system/ is a kustomize overlay, plus a Namespace
+    tree = tmp_path / "fleet"
+    files = {
+        **fleet_files("https://git.example.test/fleet", "team-a"),
+        "clusters/staging/ns.yaml": dump(namespace("team-a")),
+    }
+    for rel, text in files.items():
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_text(text)
+    # When the cluster's directory is applied
+    applied = cli("apply", "-f", str(tree / "clusters/staging"))
+    # Then the engine's objects are stored, the Namespace is skipped with the reason
+    assert applied.returncode == 0, applied.stderr
+    assert sorted(applied.stdout.split("\n")[:-1]) == [
+        "GitRepository/flux-system/flux-system created",
+        "Kustomization/flux-system/apps created",
+        "Kustomization/flux-system/flux-system created",
+        "Kustomization/flux-system/infrastructure created",
+    ]
+    assert "skipped 1 cluster object (Namespace/team-a (" in applied.stderr, applied.stderr
+    assert "a Kustomization's sync applies them" in applied.stderr
+    # and the whole repository: every plain manifest is skipped, nothing else changes
+    again = cli("apply", "-f", str(tree), "--dry-run")
+    assert again.returncode == 0, again.stderr
+    assert "skipped 3 cluster objects" in again.stderr
+    assert all(line.endswith("unchanged (dry run)") for line in again.stdout.split("\n")[:-1]), again.stdout
+    # An invalid engine object anywhere in the tree: nothing is applied, file and field named
+    (tree / "apps/bad.yaml").write_text(dump(kustomization("bad", "./x", interval="soon")))
+    refused = cli("apply", "-f", str(tree))
+    assert refused.returncode == 1
+    assert "apps/bad.yaml:" in refused.stderr and "spec.interval" in refused.stderr, refused.stderr
+    assert ctx.catalog.get(ObjectRef("Kustomization", "flux-system", "bad")) is None
