@@ -143,6 +143,10 @@ def _wait(ctx: Any, repository: Any, kustomization: Any, deadline: float, timeou
             say(f"◎ waiting for {kustomization} to apply it")
             status = ctx.status.get(kustomization)
             ready = condition(status, "Ready") or {}
+            stalled = (condition(status, "Stalled") or {}).get("status") == "True"
+            if stalled and status.get("lastAttemptedRevision") == revision:
+                print(f"✗ {kustomization}: {ready.get('reason')}: {ready.get('message')}", file=sys.stderr)
+                return False
             if ready.get("status") == "False":
                 say(f"◎ {kustomization}: {ready.get('reason')}: {ready.get('message')}")
             if status.get("lastAppliedRevision") == revision and ready.get("status") == "True":
