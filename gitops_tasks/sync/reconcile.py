@@ -194,6 +194,8 @@ class _Run:
         self.started = time.monotonic()
         self.facts: dict[str, Any] = {}
         self.opened: list[Cluster] = []
+        #: The revision changed this Kustomization's own spec: run again at once with it.
+        self.changed_itself = False
         self._home: Cluster | None = None
 
     def home(self) -> Cluster:
@@ -253,6 +255,7 @@ class _Run:
             facts=self.facts,
             revision=source.revision,
             changed=source.revision != self.previous.get("lastAppliedRevision") or bool(listed),
+            retry_after_s=0.0 if self.changed_itself else None,
         )
 
     def cluster(self, plain: list[Manifest]) -> Cluster:
@@ -280,6 +283,8 @@ class _Run:
         except OwnershipConflict as exc:
             raise OwnershipError(f"ownership conflict, nothing applied: {exc}") from None
         by_ref = {o.ref: o for o in owned}
+        generation = int(self.obj.metadata.get("generation", 1))
+        self.changed_itself = any(a.ref == self.obj.ref and a.generation > generation for a in applied)
         return [
             Change(fleet.obj_id(by_ref[a.ref]), a.action, api_version=by_ref[a.ref].api_version)
             for a in applied
