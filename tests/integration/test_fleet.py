@@ -325,3 +325,78 @@ def test_apply_f_on_a_fleet_tree_stores_the_engine_kinds_and_skips_cluster_objec
     assert refused.returncode == 1
     assert "apps/bad.yaml:" in refused.stderr and "spec.interval" in refused.stderr, refused.stderr
     assert ctx.catalog.get(ObjectRef("Kustomization", "flux-system", "bad")) is None
+
+
+def test_the_engine_never_writes_its_kinds_to_the_cluster_even_with_their_crds(
+    ctx: Context, cli: Cli, file_remote: RemoteRepo, cluster: Cluster
+) -> None:
+    from tests.integration.test_sync_apply import crd
+
+    # Given a cluster that still serves Flux's Kustomization and GitRepository CRDs
+    crds = [
+        crd("kustomize.toolkit.fluxcd.io", "Kustomization"),
+        crd("source.toolkit.fluxcd.io", "GitRepository"),
+    ]
+    for definition in crds:
+        cluster.apply(definition)
+    ns = unique_name("fleet")
+    file_remote.commit(fleet_files(file_remote.url, ns))
+    bootstrap_in_process(ctx, file_remote.url)
+    try:
+        for ref in (REPO, ROOT):
+            assert reconcile(ctx, ref)["result"] == "success"
+        # Then the sync stored them in the catalog and created no custom resource
+        cluster.refresh()
+        assert ctx.catalog.get(APPS) is not None
+        assert cluster.get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", "flux-system") is None
+        assert (
+            cluster.get("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "flux-system") is None
+        )
+    finally:
+        for definition in crds:
+            cluster.delete(
+                "apiextensions.k8s.io/v1", "CustomResourceDefinition", definition["metadata"]["name"]
+            )
+
+
+def test_a_failed_cluster_apply_keeps_the_previous_inventory_and_prunes_nothing(
+    ctx: Context, fleet: str, file_remote: RemoteRepo
+) -> None:
+    inventory = ctx.status.get(ROOT)["inventory"]
+    widget = {
+        "apiVersion": "example.test/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "namespace": fleet},
+    }
+    file_remote.commit({"clusters/staging/apps.yaml": None, "clusters/staging/widget.yaml": dump(widget)})
+    reconcile(ctx, REPO)
+    assert reconcile(ctx, ROOT)["result"] == "transient"
+    assert "Widget example.test/v1 is not served by the cluster" in ready(ctx, ROOT)["message"]
+    assert ctx.status.get(ROOT)["inventory"] == inventory
+    apps = ctx.catalog.get(APPS)
+    assert apps is not None and not apps.metadata.get("deletionTimestamp")
+
+
+def test_bootstrap_export_prints_what_apply_and_bootstrap_take_back(ctx: Context, cli: Cli) -> None:
+    from gitops_tasks.objects import load_text
+
+    args = ("--url", "ssh://git@example.test/org/fleet", "--path", "clusters/prod", "--secret", "flux-system")
+    exported = cli("bootstrap", "git", *args, "--export")
+    assert exported.returncode == 0, exported.stderr
+    objects = load_text(exported.stdout, filename="gotk-sync.yaml")
+    assert [o.ref for o in objects] == [REPO, ROOT]
+    assert objects[0].spec == {
+        "interval": "1m",
+        "ref": {"branch": "main"},
+        "secretRef": {"name": "flux-system"},
+        "url": "ssh://git@example.test/org/fleet",
+    }
+    assert objects[1].spec["path"] == "./clusters/prod" and objects[1].spec["prune"] is True
+    assert ctx.catalog.all() == []  # --export stores nothing
+    first = cli("bootstrap", "git", *args)
+    again = cli("bootstrap", "git", *args)
+    assert "GitRepository/flux-system/flux-system created" in first.stdout, first.stdout + first.stderr
+    assert "GitRepository/flux-system/flux-system unchanged" in again.stdout, again.stdout
+    assert [o.to_dict() for o in (ctx.catalog.get(REPO), ctx.catalog.get(ROOT))] == [
+        {**o.to_dict(), "metadata": {**o.to_dict()["metadata"], "generation": 1}} for o in objects
+    ]
