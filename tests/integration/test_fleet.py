@@ -400,3 +400,21 @@ def test_bootstrap_export_prints_what_apply_and_bootstrap_take_back(ctx: Context
     assert [o.to_dict() for o in (ctx.catalog.get(REPO), ctx.catalog.get(ROOT))] == [
         {**o.to_dict(), "metadata": {**o.to_dict()["metadata"], "generation": 1}} for o in objects
     ]
+
+
+def test_build_and_diff_show_the_catalog_objects_a_sync_would_store(
+    ctx: Context, cli: Cli, fleet: str, file_remote: RemoteRepo
+) -> None:
+    built = cli("build", "kustomization", "flux-system", "-n", "flux-system")
+    assert built.returncode == 0, built.stderr
+    assert "kind: Kustomization\nmetadata:\n  labels:\n    gitops-tasks.io/name: flux-system" in built.stdout
+    assert "name: apps" in built.stdout and "kind: Namespace" not in built.stdout
+    same = cli("diff", "kustomization", "flux-system", "-n", "flux-system")
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "no changes" in same.stderr
+    file_remote.commit({"clusters/staging/apps.yaml": dump(kustomization("apps", "./apps", interval="5m"))})
+    reconcile(ctx, REPO)
+    changed = cli("diff", "kustomization", "flux-system", "-n", "flux-system")
+    assert changed.returncode == 1, changed.stdout + changed.stderr
+    assert "► Kustomization/flux-system/apps configured (catalog)" in changed.stdout
+    assert ctx.catalog.get(APPS).spec["interval"] == "10m"  # diff wrote nothing
