@@ -418,3 +418,20 @@ def test_build_and_diff_show_the_catalog_objects_a_sync_would_store(
     assert changed.returncode == 1, changed.stdout + changed.stderr
     assert "► Kustomization/flux-system/apps configured (catalog)" in changed.stdout
     assert ctx.catalog.get(APPS).spec["interval"] == "10m"  # diff wrote nothing
+
+
+def test_prune_policy_annotations_keep_catalog_objects_too(
+    ctx: Context, fleet: str, file_remote: RemoteRepo
+) -> None:
+    # apps is annotated prune: disabled in Git, then removed from Git: it stays, still owned
+    kept = kustomization("apps", "./apps", depends_on=("infrastructure",))
+    kept["metadata"]["annotations"] = {"kustomize.toolkit.fluxcd.io/prune": "disabled"}
+    file_remote.commit({"clusters/staging/apps.yaml": dump(kept)})
+    for ref in (REPO, ROOT):
+        reconcile(ctx, ref)
+    file_remote.commit({"clusters/staging/apps.yaml": None})
+    reconcile(ctx, REPO)
+    summary = reconcile(ctx, ROOT)
+    assert summary["result"] == "success", summary
+    apps = ctx.catalog.get(APPS)
+    assert apps is not None and not apps.metadata.get("deletionTimestamp")
