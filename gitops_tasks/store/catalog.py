@@ -351,6 +351,11 @@ class Catalog:
         self, pipe: Any, obj: Object, entry: dict[str, Any] | None, *, due_now: bool, now: float
     ) -> None:
         key = obj.ref.key
+        if deleting(obj) and entry is not None:
+            # Being deleted: its finalizer runs now, suspended or not.
+            pipe.hset(self.keys.schedule_meta, key, json.dumps(entry))
+            pipe.zadd(self.keys.schedule, {key: now})
+            return
         if entry is None or obj.suspended:
             pipe.zrem(self.keys.schedule, key)
             if entry is None:

@@ -435,3 +435,16 @@ def test_prune_policy_annotations_keep_catalog_objects_too(
     assert summary["result"] == "success", summary
     apps = ctx.catalog.get(APPS)
     assert apps is not None and not apps.metadata.get("deletionTimestamp")
+
+
+def test_suspending_a_terminating_kustomization_deletes_it_without_collecting(
+    ctx: Context, cli: Cli, fleet: str, cluster: Cluster
+) -> None:
+    # A Kustomization whose finalizer cannot finish (here: not run yet) is suspended by its user
+    assert cli("delete", "kustomization", "apps", "-n", "flux-system", "-s").returncode == 0
+    assert cli("suspend", "kustomization", "apps", "-n", "flux-system").returncode == 0
+    # It stays scheduled, and its run deletes it, leaving its objects (as Flux's finalizer does)
+    assert ctx.client.zscore(ctx.keys.schedule, APPS.key) is not None
+    assert reconcile(ctx, APPS)["reason"] == "Deleted"
+    assert ctx.catalog.get(APPS) is None
+    assert cluster.get("v1", "ConfigMap", "web", fleet) is not None
