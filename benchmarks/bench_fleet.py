@@ -497,8 +497,8 @@ def render(figures: dict[str, Any], *, command: str) -> Section:
         f"{n} Kustomizations into the catalog); the {n} app Kustomizations took the rest. "
         f"This process saw `flux-system` run {_span([p.system_runs for p in firsts], 0)} times and "
         f"its GitRepository {_span([p.repository_runs for p in firsts], 0)} times during the first "
-        "phase (distinct statuses stored; a lower bound), so `flux-system` ran again while the apps "
-        "were applied (see below). In the no-change cycle `flux-system`'s own run took "
+        "phase (distinct statuses stored; a lower bound). In the no-change cycle `flux-system`'s "
+        "own run took "
         f"{_span([p.system_run_s for p in seconds])} s. "
         "'Ms per Kustomization' is the wall time over "
         f"{n}; 'one Kustomization's run' is what its status records (`lastRunDurationSeconds`, lock "
@@ -508,6 +508,18 @@ def render(figures: dict[str, Any], *, command: str) -> Section:
         f"{WORKERS * THREADS} threads on {figures['cores']} cores.",
         "",
     ]
+    if median([p.system_runs for p in firsts]) > 1:
+        md += [
+            "**Why `flux-system` and its GitRepository run twice at bootstrap.** Their first sync "
+            "adopts both objects from `gotk-sync.yaml`: the copy from Git is the same spec, but it "
+            "now carries the owner's labels, so the catalog stores it as `configured` (generation "
+            "unchanged) and makes it due at once (`store/catalog.py`: `due_now` is any action but "
+            "`unchanged`, though its docstring says a new object or a changed spec). Beat then runs "
+            "the GitRepository and `flux-system` again at the same revision while the apps are being "
+            f"applied; that second `flux-system` run routes the {n} Kustomizations again (all "
+            "unchanged). Flux reconciles on a generation change only, so it would not run them.",
+            "",
+        ]
     if not all(p.rss_reset for p in seconds):
         md += [
             "(`/proc/PID/clear_refs` was not writable: the no-change cycle's peak RSS is the worker's "
