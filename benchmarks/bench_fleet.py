@@ -534,7 +534,14 @@ def render(figures: dict[str, Any], *, command: str) -> Section:
         for name, p in zip(PHASES, ((firsts[0],), (seconds[0],)), strict=True)
     ]
     md += [
-        "**API requests** (counted by the emulator, first run; the others differ by beat's runs only):",
+        "**API requests** (counted by the emulator, first run; "
+        + (
+            "the same in every run):"
+            if all(a.requests == firsts[0].requests and b.requests == seconds[0].requests for a, b in reps)
+            else "totals of the other runs: "
+            + ", ".join(f"{sum(a.requests.values())} / {sum(b.requests.values())}" for a, b in reps[1:])
+            + "):"
+        ),
         "",
         table(["phase", "requests", *kinds], rows),
         f"**Against the targets.** Issue 17 sets, for 100 × 10 through {WORKERS} worker processes × "
