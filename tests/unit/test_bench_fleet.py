@@ -18,8 +18,11 @@ needs_kubectl = pytest.mark.skipif(
 URL = "file:///srv/git/fleet.git"
 
 
-def written(root: Path, kustomizations: int = bench_fleet.DEFAULT_KUSTOMIZATIONS) -> Path:
+def written(root: Path, kustomizations: int = bench_fleet.DEFAULT_KUSTOMIZATIONS, under: str = "") -> Path:
+    """The fleet tree in ``root`` (only the files ``under`` a directory, when given)."""
     for rel, text in bench_fleet.fleet_tree(URL, kustomizations).items():
+        if not rel.startswith(under):
+            continue
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -43,7 +46,9 @@ def test_gotk_sync_holds_the_two_objects_bootstrap_stores() -> None:
 
 @needs_kubectl
 def test_flux_system_builds_itself_and_100_kustomizations_each_over_its_own_path(tmp_path: Path) -> None:
-    root = written(tmp_path)
+    tree = bench_fleet.fleet_tree(URL)
+    assert sum(1 for rel in tree if rel.startswith("apps/")) == 100 * bench_fleet.OBJECTS_EACH
+    root = written(tmp_path, under="clusters/")
     manifests = build(root, "./clusters/bench")
     kinds = Counter(m.obj["kind"] for m in manifests)
     assert kinds == {"GitRepository": 1, "Kustomization": 101}
