@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests import conftest
 from tests.gitservers import FileRemotes, RemoteRepo
 from tests.procs import Proc, RedisServer, cli_argv, free_port, wait_for
+from tests.registryservers import SpecRegistry
 
 #: A password that must never appear in a scrape or a log line.
 SECRET = "s3cret-pw-5f4e3d"
@@ -383,3 +384,36 @@ def test_worker_heartbeat_goes_stale_while_its_consumer_is_stopped(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.pid, signal.SIGCONT)
         worker.stop()
+
+
+def test_registry_429s_waits_and_the_shared_rate_are_counted_per_host(
+    stack: Stack, spec_registry: SpecRegistry, tmp_path: Path, explain: None
+) -> None:
+    # Given a registry host that answers the first request with 429 and Retry-After: 1
+    spec_registry.set_tags("team/app", ["1.0.0", "1.1.0"])
+    spec_registry.fail(429, retry_after="1")
+    name = f"img-{stack.pool}"
+    stack.apply(
+        "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageRepository\n"
+        f"metadata: {{name: {name}}}\n"
+        f"spec: {{image: {spec_registry.host}/team/app, interval: 1h, insecure: true}}\n",
+        tmp_path / "img.yaml",
+    )
+
+    # When it is scanned (the scan waits the second out and succeeds)
+    out = stack.cli("reconcile", "imagerepository", name, "--wait")
+    assert out.returncode == 0, out.stderr
+
+    # Then the worker counted the 429 and the wait for the host, and the collector shows its rate halved
+    host = spec_registry.host
+    worker = scrape(stack.worker_port)
+    assert value(worker, "gitops_tasks_registry_throttled_total", host=host) == 1.0
+    assert (value(worker, "gitops_tasks_registry_requests_total", host=host, code="4xx") or 0) >= 1
+    assert (value(worker, "gitops_tasks_registry_requests_total", host=host, code="2xx") or 0) >= 1
+    assert (value(worker, "gitops_tasks_registry_limiter_wait_seconds_count", host=host) or 0) >= 2
+    assert (value(worker, "gitops_tasks_registry_limiter_wait_seconds_sum", host=host) or 0) > 0
+    catalog = scrape(stack.metrics_port)
+    rate = value(catalog, "gitops_tasks_registry_rate_limit_rps", host=host)
+    assert rate is not None and 0 < rate < 50, rate  # GITOPS_TASKS_REGISTRY_RPS 50, halved by the 429
+    labels = samples(catalog, "gotk_resource_info", customresource_kind="ImageRepository", name=name)[0][0]
+    assert labels["image"] == f"{host}/team/app" and labels["ready"] == "True"
