@@ -98,8 +98,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     ]
     if settings.task_events:
         argv.append("-E")
-    app.worker_main(argv)
+    app.worker_main(_quiet_for_json(settings) + argv)
     return 0
+
+
+def _quiet_for_json(settings: Settings) -> list[str]:
+    """With JSON log lines, no start-up banner (plain text on stdout) among them."""
+    return ["--quiet"] if settings.log_format == "json" else []
 
 
 def _wait_for_redis(settings: Settings) -> None:
@@ -134,6 +139,7 @@ def cmd_beat(args: argparse.Namespace) -> int:
     apply_startup_objects(settings, list(settings.catalog_paths))
     app.start(
         [
+            *_quiet_for_json(settings),
             "beat",
             "-S",
             "beat_schedule.scheduler:CatalogScheduler",
