@@ -33,6 +33,10 @@ class Heartbeat:
     touched_at: float | None = None
     started_at: float = field(default_factory=time.monotonic)
     facts: dict[str, Any] = field(default_factory=dict)
+    #: Tasks run inside the loop itself (Celery's solo pool): a running task holds the loop, so the
+    #: heartbeat counts as fresh while one runs (its time limit bounds it).
+    inline_tasks: bool = False
+    running: int = 0
     path: Path | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -53,12 +57,26 @@ class Heartbeat:
             except OSError:
                 pass  # a probe reading the file sees it go stale: the right answer for a full disk
 
+    def task_started(self) -> None:
+        if self.inline_tasks:
+            with self._lock:
+                self.running += 1
+            self.touch()
+
+    def task_finished(self) -> None:
+        if self.inline_tasks:
+            with self._lock:
+                self.running = max(0, self.running - 1)
+            self.touch()
+
     def age_s(self, now: float | None = None) -> float | None:
         """Seconds since the last touch (``None``: never touched)."""
         with self._lock:
             touched = self.touched_at
         if touched is None:
             return None
+        if self.running:
+            return 0.0
         return (time.monotonic() if now is None else now) - touched
 
     def alive(self, now: float | None = None) -> bool:

@@ -34,10 +34,12 @@ def _alive(pid: int) -> bool:
 
 
 def prepare_worker(settings: Settings, *, pool: str) -> Path | None:
-    """Before the worker imports anything: choose multiprocess mode for a forking pool.
+    """Before the worker imports anything: choose multiprocess mode for a forking pool (and tell
+    the heartbeat whether tasks run inside the consumer loop, as with ``solo``).
 
     Directories left by workers that no longer run are removed. Returns the directory in use.
     """
+    health.CONSUMER.inline_tasks = pool == "solo"
     if pool != "prefork" or not settings.worker_metrics_port:
         return None
     base = settings.data_dir / "metrics"

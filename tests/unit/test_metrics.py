@@ -176,3 +176,17 @@ def test_json_log_lines_carry_task_fields_and_a_masked_traceback() -> None:
     assert "https://bot:***@git.example/a.git" in first["message"]
     assert "RuntimeError: clone of https://bot:***@git.example" in first["exception"]
     assert "task_id" not in second and second["message"] == "outside"
+
+
+def test_a_task_run_inside_the_loop_keeps_the_solo_heartbeat_fresh() -> None:
+    solo = Heartbeat("consumer", stale_s=10, inline_tasks=True)
+    solo.task_started()  # a long task holds the loop (Celery's solo pool)
+    touched = solo.touched_at
+    assert touched is not None and solo.alive(now=touched + 600)
+    solo.task_finished()
+    finished = solo.touched_at
+    assert finished is not None and not solo.alive(now=finished + 11)
+    threads = Heartbeat("consumer", stale_s=10)  # threads/prefork: tasks never hold the loop
+    threads.touch()
+    threads.task_started()
+    assert threads.touched_at is not None and not threads.alive(now=threads.touched_at + 11)
