@@ -138,6 +138,7 @@ class CatalogScheduler(Scheduler):
         while self._dispatch_due() >= DEFAULT_BATCH:
             # A long backlog must not outlive the leader lock, or a standby would start sending too.
             self._lead(keys=[self._keys.beat_leader], args=[self._token, int(DEFAULT_LEADER_TTL_S * 1000)])
+            health.SCHEDULER.touch()
         upcoming = self._client.zrange(self._keys.schedule, 0, 0, withscores=True)
         if not upcoming:
             return tick_s
