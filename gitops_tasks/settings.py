@@ -135,6 +135,9 @@ class Settings:
     sync_tag: str = ""
     #: An unset ${VAR} without a default fails the build (Flux's strict substitutions).
     strict_substitutions: bool = False
+    #: Secret (``NAMESPACE/NAME``, or ``NAME`` in the default namespace) whose ``*.agekey`` keys
+    #: decrypt for a ``spec.decryption`` without a secretRef (Flux's --sops-age-secret); empty: none.
+    sops_age_secret: str = ""
     log_level: str = "INFO"
     #: Task events for Flower (received/started/succeeded, and sent). About a third of a worker's
     #: CPU per cheap poll goes to them; turn off only where nobody watches Flower.
@@ -290,6 +293,7 @@ ENV_VARS: dict[str, str] = {
     "allowed_namespaces": "GITOPS_TASKS_ALLOWED_NAMESPACES",
     "sync_tag": "GITOPS_TASKS_SYNC_TAG",
     "strict_substitutions": "GITOPS_TASKS_STRICT_SUBSTITUTIONS",
+    "sops_age_secret": "GITOPS_TASKS_SOPS_AGE_SECRET",
     "log_level": "GITOPS_TASKS_LOG_LEVEL",
     "task_events": "GITOPS_TASKS_TASK_EVENTS",
 }

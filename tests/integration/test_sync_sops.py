@@ -1,0 +1,283 @@
+"""SOPS decryption in a sync (``spec.decryption``), with the real sops binary and real age (and PGP)
+keys, against a Kubernetes API (the emulator, or GITOPS_TASKS_TEST_KUBECONFIG's cluster)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops_tasks.sync.sops import find_sops
+from tests.gitservers import RemoteRepo
+from tests.integration.test_sync_world import World, configmap, dump, namespace
+from tests.kubeapi.fixtures import KubeTarget, kube_target
+from tests.sopskeys import AgeKey, age_key, encrypt, gpg_available, pgp_key, stop_gpg_agent
+
+needs_kubectl = pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="kubectl (with kustomize) not installed"
+)
+PLAINTEXT = "correct-horse-battery-staple"
+
+
+@pytest.fixture(scope="module")
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeTarget]:
+    find_sops()  # fails the module clearly when the sops binary is missing
+    with kube_target(tmp_path_factory.mktemp("kube")) as target:
+        yield target
+
+
+@pytest.fixture(scope="module")
+def key() -> AgeKey:
+    return age_key()
+
+
+@pytest.fixture
+def world(tmp_path: Path, kube: KubeTarget, file_remote: RemoteRepo, key: AgeKey) -> Iterator[World]:
+    w = World(tmp_path, kube, file_remote)
+    keys = w.secrets_dir / "default" / "sops-age"
+    keys.mkdir(parents=True)
+    (keys / "identity.agekey").write_text(key.identity + "\n")
+    yield w
+    w.cleanup()
+
+
+def secret(name: str, ns: str, **fields: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns}, **fields}
+
+
+def sealed(obj: dict[str, Any], key: AgeKey) -> str:
+    return encrypt(dump(obj), "yaml", age=key.recipient)
+
+
+def decrypted(live: dict[str, Any] | None) -> dict[str, str]:
+    assert live is not None
+    return {k: base64.b64decode(v).decode() for k, v in (live.get("data") or {}).items()}
+
+
+DECRYPTION = {"provider": "sops", "secretRef": {"name": "sops-age"}}
+
+
+def test_an_encrypted_secret_is_applied_decrypted(world: World, key: AgeKey) -> None:
+    ns = world.ns
+    world.commit(
+        {
+            "deploy/ns.yaml": dump(namespace(ns)),
+            "deploy/db.yaml": sealed(secret("db", ns, stringData={"password": PLAINTEXT}), key),
+        }
+    )
+    world.repository()
+    world.kustomization("app", path="./deploy", decryption=DECRYPTION)
+    outcome = world.sync("app")
+    assert outcome.ready, outcome.message
+    live = world.get("Secret", "db", ns)
+    assert decrypted(live) == {"password": PLAINTEXT}
+    assert live is not None and "sops" not in live
+    assert PLAINTEXT not in outcome.message
+
+
+@needs_kubectl
+def test_an_overlay_decrypts_its_resources_and_secret_generator_env_and_json_files(
+    world: World, key: AgeKey
+) -> None:
+    # Given an overlay that moves an encrypted Secret into a namespace (kustomize changes it, so
+    # it must be decrypted before the build for its MAC to hold) and generates two Secrets from
+    # an encrypted dotenv file and an encrypted JSON file
+    ns = world.ns
+    kustomization = (
+        f"namespace: {ns}\n"
+        "resources: [ns.yaml, db.yaml]\n"
+        "generatorOptions: {disableNameSuffixHash: true}\n"
+        "secretGenerator:\n"
+        "- name: app-env\n  envs: [app.env]\n"
+        "- name: app-files\n  files: [config.json=config.enc.json]\n"
+    )
+    world.commit(
+        {
+            "overlay/kustomization.yaml": kustomization,
+            "overlay/ns.yaml": dump(namespace(ns)),
+            "overlay/db.yaml": sealed(secret("db", "placeholder", stringData={"password": PLAINTEXT}), key),
+            "overlay/app.env": encrypt(f"USER=app\nPASSWORD={PLAINTEXT}\n", "dotenv", age=key.recipient),
+            "overlay/config.enc.json": encrypt(
+                json.dumps({"token": PLAINTEXT}), "json", age=key.recipient, regex=None
+            ),
+        }
+    )
+    world.repository()
+    world.kustomization("app", path="./overlay", decryption=DECRYPTION)
+    outcome = world.sync("app")
+    assert outcome.ready, outcome.message
+    assert decrypted(world.get("Secret", "db", ns)) == {"password": PLAINTEXT}
+    assert decrypted(world.get("Secret", "app-env", ns)) == {"USER": "app", "PASSWORD": PLAINTEXT}
+    files = decrypted(world.get("Secret", "app-files", ns))
+    assert json.loads(files["config.json"]) == {"token": PLAINTEXT}
+
+
+def test_a_secret_value_holding_an_encrypted_file_is_decrypted_in_its_format(
+    world: World, key: AgeKey
+) -> None:
+    ns = world.ns
+    inner = encrypt(json.dumps({"token": PLAINTEXT}), "json", age=key.recipient, regex=None)
+    world.commit(
+        {
+            "ns.yaml": dump(namespace(ns)),
+            "creds.yaml": dump(
+                secret("creds", ns, data={"creds.json": base64.b64encode(inner.encode()).decode()})
+            ),
+        }
+    )
+    world.repository()
+    world.kustomization("app", decryption=DECRYPTION)
+    outcome = world.sync("app")
+    assert outcome.ready, outcome.message
+    assert json.loads(decrypted(world.get("Secret", "creds", ns))["creds.json"]) == {"token": PLAINTEXT}
+
+
+def test_a_wrong_key_fails_with_decryption_failed_and_applies_nothing(world: World, key: AgeKey) -> None:
+    ns = world.ns
+    other = age_key()
+    world.commit(
+        {
+            "deploy/ns.yaml": dump(namespace(ns)),
+            "deploy/cm.yaml": dump(configmap("before-the-secret", ns)),
+            "deploy/db.yaml": sealed(secret("db", ns, stringData={"password": PLAINTEXT}), other),
+        }
+    )
+    world.repository()
+    world.kustomization("app", path="./deploy", decryption=DECRYPTION)
+    outcome = world.sync("app")
+    assert (outcome.result, outcome.reason) == ("stalled", "DecryptionFailed"), outcome.message
+    assert outcome.message.startswith("deploy/db.yaml: no key of the decryption Secret decrypts its data key")
+    assert other.recipient in outcome.message and PLAINTEXT not in outcome.message
+    assert world.get("Namespace", ns) is None and world.get("ConfigMap", "before-the-secret", ns) is None
+    assert "lastAppliedRevision" not in world.status_of("app")
+
+
+def test_a_tampered_file_fails_its_mac_check(world: World, key: AgeKey) -> None:
+    # Given a file whose unencrypted name was changed after encryption, and one whose ciphertext was
+    text = sealed(secret("db", world.ns, stringData={"password": PLAINTEXT}), key)
+    renamed = text.replace("name: db", "name: db-evil")
+    start = text.index("data:", text.index("password: ENC[")) + len("data:")
+    flipped = "A" if text[start] != "A" else "B"
+    changed = text[:start] + flipped + text[start + 1 :]
+    world.commit({"a/db.yaml": renamed, "b/db.yaml": changed})
+    world.repository()
+    world.kustomization("a", path="./a", decryption=DECRYPTION)
+    world.kustomization("b", path="./b", decryption=DECRYPTION)
+    # Then both fail, and name the file
+    outcome = world.sync("a")
+    assert (outcome.reason, outcome.message) == (
+        "DecryptionFailed",
+        "a/db.yaml: MAC mismatch: the file was changed after it was encrypted",
+    )
+    outcome = world.sync("b")
+    assert (outcome.reason, outcome.message) == (
+        "DecryptionFailed",
+        "b/db.yaml: a value does not decrypt: it was changed after it was encrypted",
+    )
+    assert world.get("Secret", "db-evil", world.ns) is None and world.get("Secret", "db", world.ns) is None
+
+
+def test_the_decrypt_disabled_annotation_leaves_a_secret_as_committed(world: World, key: AgeKey) -> None:
+    ns = world.ns
+    inner = encrypt(json.dumps({"token": PLAINTEXT}), "json", age=key.recipient, regex=None)
+    value = base64.b64encode(inner.encode()).decode()
+    annotations = {"kustomize.toolkit.fluxcd.io/decrypt": "disabled"}
+    world.commit(
+        {
+            "ns.yaml": dump(namespace(ns)),
+            "kept.yaml": dump(
+                {
+                    **secret("kept", ns, data={"f.json": value}),
+                    "metadata": {"name": "kept", "namespace": ns, "annotations": annotations},
+                }
+            ),
+        }
+    )
+    world.repository()
+    world.kustomization("app", decryption=DECRYPTION)
+    outcome = world.sync("app")
+    assert outcome.ready, outcome.message
+    live = world.get("Secret", "kept", ns)
+    assert live is not None and live["data"] == {"f.json": value}
+
+
+def test_an_encrypted_document_without_spec_decryption_is_refused(world: World, key: AgeKey) -> None:
+    ns = world.ns
+    world.commit(
+        {"ns.yaml": dump(namespace(ns)), "db.yaml": sealed(secret("db", ns, stringData={"p": "x"}), key)}
+    )
+    world.repository()
+    world.kustomization("app")
+    outcome = world.sync("app")
+    assert (outcome.result, outcome.reason) == ("stalled", "DecryptionFailed")
+    assert outcome.message == (
+        f"db.yaml: document 1 (line 1): Secret/{ns}/db is SOPS-encrypted and spec.decryption is not set"
+    )
+    assert world.get("Namespace", ns) is None
+
+
+def test_a_missing_decryption_secret_is_retried(world: World, key: AgeKey) -> None:
+    world.commit({"db.yaml": sealed(secret("db", world.ns, stringData={"p": "x"}), key)})
+    world.repository()
+    world.kustomization("app", decryption={"provider": "sops", "secretRef": {"name": "absent"}})
+    outcome = world.sync("app")
+    assert (outcome.result, outcome.reason, outcome.message) == (
+        "transient",
+        "DecryptionFailed",
+        "spec.decryption.secretRef: Secret default/absent not found",
+    )
+
+
+def test_the_controller_age_secret_decrypts_from_the_cluster_without_a_secret_ref(
+    world: World, key: AgeKey
+) -> None:
+    # Given the controller-wide age key in a cluster Secret of another namespace
+    ns = world.ns
+    home = f"{ns}-flux"
+    world.cluster.apply(namespace(home))
+    world.cleanups.append(("v1", "Namespace", home, None))
+    data = {"age.agekey": base64.b64encode(key.identity.encode()).decode()}
+    world.cluster.apply(secret("sops-age", home, data=data))
+    world.commit(
+        {
+            "ns.yaml": dump(namespace(ns)),
+            "db.yaml": sealed(secret("db", ns, stringData={"password": PLAINTEXT}), key),
+        }
+    )
+    world.repository()
+    world.kustomization("app", decryption={"provider": "sops"})
+    # Without the setting there is no key
+    assert world.sync("app").reason == "DecryptionFailed"
+    outcome = world.sync("app", dataclasses.replace(world.config, sops_age_secret=f"{home}/sops-age"))
+    assert outcome.ready, outcome.message
+    assert decrypted(world.get("Secret", "db", ns)) == {"password": PLAINTEXT}
+
+
+@pytest.mark.skipif(not gpg_available(), reason="gpg (GnuPG) is not installed")
+def test_a_pgp_key_decrypts(world: World, tmp_path: Path) -> None:
+    pgp = pgp_key(tmp_path / "gnupg")
+    try:
+        ns = world.ns
+        text = encrypt(
+            dump(secret("db", ns, stringData={"password": PLAINTEXT})),
+            "yaml",
+            pgp=pgp.fingerprint,
+            gnupghome=pgp.home,
+        )
+    finally:
+        stop_gpg_agent(pgp.home)
+    keys = world.secrets_dir / "default" / "sops-gpg"
+    keys.mkdir(parents=True)
+    (keys / "sops.asc").write_text(pgp.armored_private)
+    world.commit({"ns.yaml": dump(namespace(ns)), "db.yaml": text})
+    world.repository()
+    world.kustomization("app", decryption={"provider": "sops", "secretRef": {"name": "sops-gpg"}})
+    outcome = world.sync("app")
+    assert outcome.ready, outcome.message
+    assert decrypted(world.get("Secret", "db", ns)) == {"password": PLAINTEXT}
