@@ -167,6 +167,10 @@ class Builder:
             return []
         visited.add(real)
         out: list[Manifest] = []
+        if self.decryptor is not None:
+            self.decryptor.prefetch(
+                [Path(e.path) for e in os.scandir(directory) if e.name.endswith((".yaml", ".yml"))], self.root
+            )
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
             item = Path(entry.path)
             if entry.name.startswith("."):

@@ -119,12 +119,15 @@ class Decryptor:
         self.parallel = parallel
         #: sops runs made so far (for the benchmark and the tests).
         self.calls = 0
+        #: ``rel → (text, plaintext)`` of files :meth:`prefetch` decrypted, until the build reads them.
+        self._prefetched: dict[str, tuple[str, str]] = {}
 
     @property
     def active(self) -> bool:
         return self.keyring is not None
 
     def close(self) -> None:
+        self._prefetched.clear()
         if self.keyring is not None:
             self.keyring.close()
 
@@ -156,8 +159,44 @@ class Decryptor:
 
     def file_text(self, text: str, rel: str) -> str:
         """A plain manifest file's text, decrypted when it is a SOPS-encrypted YAML file."""
+        if rel in self._prefetched:
+            cached = self._prefetched.pop(rel)
+            if cached[0] == text:
+                return cached[1]
         plain = self._whole_file(text, rel)
         return text if plain is None else plain
+
+    def prefetch(self, files: list[Path], root: Path) -> None:
+        """Decrypt the encrypted ones of ``files`` (a directory's YAML files) at once, up to
+        ``parallel`` sops runs side by side, for :meth:`file_text` to take. A file that cannot be
+        read or decrypted here is left for :meth:`file_text`, which reports it."""
+        if self.keyring is None:
+            return
+        wanted: list[tuple[str, str]] = []
+        marker = MARKERS["yaml"].decode()
+        for file in files:
+            real = file.resolve()
+            if not _inside(real, root.resolve()) or not real.is_file():
+                continue
+            with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
+                if real.stat().st_size <= MAX_ENCRYPTED_FILE_BYTES:
+                    text = real.read_text(encoding="utf-8")
+                    if marker in text:
+                        wanted.append((file.relative_to(root).as_posix(), text))
+        if len(wanted) < 2:
+            return
+
+        def one(item: tuple[str, str]) -> None:
+            rel, text = item
+            with contextlib.suppress(DecryptionError):
+                plain = self._whole_file(text, rel)
+                if plain is not None:
+                    self._prefetched[rel] = (text, plain)
+
+        with ThreadPoolExecutor(
+            max_workers=min(self.parallel, len(wanted)), thread_name_prefix="sops"
+        ) as pool:
+            list(pool.map(one, wanted))
 
     # -- before a kustomize build ---------------------------------------------------------------
 

@@ -281,3 +281,29 @@ def test_a_pgp_key_decrypts(world: World, tmp_path: Path) -> None:
     outcome = world.sync("app")
     assert outcome.ready, outcome.message
     assert decrypted(world.get("Secret", "db", ns)) == {"password": PLAINTEXT}
+
+
+def test_a_directory_of_encrypted_files_is_decrypted_with_one_sops_run_per_file(
+    tmp_path: Path, key: AgeKey
+) -> None:
+    from gitops_tasks.sync import decrypt
+    from gitops_tasks.sync.build import Builder
+    from gitops_tasks.sync.errors import DecryptionError
+
+    for index in range(5):
+        obj = secret(f"s{index}", "apps", stringData={"password": f"{PLAINTEXT}-{index}"})
+        (tmp_path / f"s{index}.yaml").write_text(sealed(obj, key))
+    (tmp_path / "plain.yaml").write_text(dump(configmap("plain", "apps")))
+    with decrypt.from_keys({"k.agekey": key.identity}, "test") as decryptor:
+        built = decryptor.documents(Builder(tmp_path, decryptor=decryptor).build("."))
+        assert decryptor.calls == 5
+    assert [m.obj.get("stringData") for m in built] == [None] + [
+        {"password": f"{PLAINTEXT}-{i}"} for i in range(5)
+    ]
+    # One file for another key among them: the build names it
+    (tmp_path / "s3.yaml").write_text(sealed(secret("s3", "apps", stringData={"p": "x"}), age_key()))
+    with (
+        decrypt.from_keys({"k.agekey": key.identity}, "test") as decryptor,
+        pytest.raises(DecryptionError, match=r"^s3\.yaml: no key of the decryption Secret"),
+    ):
+        Builder(tmp_path, decryptor=decryptor).build(".")
