@@ -47,8 +47,9 @@ from gitops_tasks.sync.sops import AGE_SUFFIX, Keyring
 DECRYPT_ANNOTATION = "kustomize.toolkit.fluxcd.io/decrypt"
 #: Largest file decrypted before a build (Flux's limit).
 MAX_ENCRYPTED_FILE_BYTES = 5 * 2**20
-#: sops runs at once when a build holds many encrypted documents (each run is a process start).
-DEFAULT_PARALLEL = max(2, min(8, os.cpu_count() or 2))
+#: sops runs side by side when a build holds many encrypted files (each run is a process start of
+#: about 25 ms; see BENCHMARKS.md for how the share of a sync falls with it).
+DEFAULT_PARALLEL = 4
 #: What each format's encrypted form contains (its MAC), as Flux detects them.
 MARKERS: dict[str, bytes] = {
     "dotenv": b"sops_mac=ENC[",
@@ -114,9 +115,9 @@ class Decryptor:
     """One render's decryption: ``keyring`` is ``None`` when ``spec.decryption`` is unset (then an
     encrypted document fails the sync). Close it (it removes the keys)."""
 
-    def __init__(self, keyring: Keyring | None, *, parallel: int = DEFAULT_PARALLEL) -> None:
+    def __init__(self, keyring: Keyring | None, *, parallel: int | None = None) -> None:
         self.keyring = keyring
-        self.parallel = parallel
+        self.parallel = parallel or DEFAULT_PARALLEL
         #: sops runs made so far (for the benchmark and the tests).
         self.calls = 0
         #: ``rel → (text, plaintext)`` of files :meth:`prefetch` decrypted, until the build reads them.
