@@ -307,3 +307,27 @@ def test_a_directory_of_encrypted_files_is_decrypted_with_one_sops_run_per_file(
         pytest.raises(DecryptionError, match=r"^s3\.yaml: no key of the decryption Secret"),
     ):
         Builder(tmp_path, decryptor=decryptor).build(".")
+
+
+@needs_kubectl
+def test_files_decrypted_for_kustomize_are_put_back_encrypted_once_it_has_read_them(
+    tmp_path: Path, key: AgeKey
+) -> None:
+    from gitops_tasks.sync import decrypt
+    from gitops_tasks.sync.build import Builder
+
+    files = {
+        "kustomization.yaml": "resources: [db.yaml]\ngeneratorOptions: {disableNameSuffixHash: true}\n"
+        "secretGenerator:\n- name: env\n  envs: [app.env]\n",
+        "db.yaml": sealed(secret("db", "apps", stringData={"password": PLAINTEXT}), key),
+        "app.env": encrypt(f"TOKEN={PLAINTEXT}\n", "dotenv", age=key.recipient),
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "app.env").chmod(0o640)
+    with decrypt.from_keys({"k.agekey": key.identity}, "test") as decryptor:
+        built = {m.obj["metadata"]["name"]: m.obj for m in Builder(tmp_path, decryptor=decryptor).build(".")}
+    assert built["db"]["stringData"] == {"password": PLAINTEXT}
+    assert base64.b64decode(built["env"]["data"]["TOKEN"]).decode() == PLAINTEXT
+    assert {name: (tmp_path / name).read_text() for name in files} == files
+    assert (tmp_path / "app.env").stat().st_mode & 0o777 == 0o640

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,12 @@ from tests.kubeapi.fixtures import KubeTarget, kube_target, unique_name
 from tests.procs import wait_for
 from tests.sopskeys import age_key, encrypt
 
-pytestmark = pytest.mark.skipif(
-    "Kustomization" not in tasknames.TASK_BY_KIND, reason="the sync task is not wired into tasknames yet"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        "Kustomization" not in tasknames.TASK_BY_KIND, reason="the sync task is not wired into tasknames yet"
+    ),
+    pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with kustomize) not installed"),
+]
 
 #: The decrypted value, and a value committed unencrypted where sops expects ciphertext (sops quotes
 #: it in its error, which must not be passed on).
@@ -91,7 +95,21 @@ def test_a_worker_applies_decrypted_secrets_and_plaintext_goes_nowhere_else(
     sealed = encrypt(dump({**good, "stringData": {"password": PLAINTEXT}}), "yaml", age=key.recipient)
     bad = sealed.replace("name: db", "name: db-bad")
     bad = bad[: bad.index("password: ENC[")] + f"password: {TAMPERED}\n" + bad[bad.index("\nsops:") + 1 :]
-    file_remote.commit({"good/ns.yaml": dump(namespace(ns)), "good/db.yaml": sealed, "bad/db.yaml": bad})
+    overlay = (
+        f"namespace: {ns}\nresources: [ns.yaml, db.yaml]\n"
+        "generatorOptions: {disableNameSuffixHash: true}\n"
+        "secretGenerator:\n- name: env\n  envs: [app.env]\n"
+    )
+    env_file = encrypt(f"TOKEN={PLAINTEXT}\n", "dotenv", age=key.recipient)
+    file_remote.commit(
+        {
+            "good/kustomization.yaml": overlay,
+            "good/ns.yaml": dump(namespace(ns)),
+            "good/db.yaml": sealed,
+            "good/app.env": env_file,
+            "bad/db.yaml": bad,
+        }
+    )
     source = (
         "sourceRef: {kind: GitRepository, name: repo}, "
         "decryption: {provider: sops, secretRef: {name: sops-age}}"
@@ -127,6 +145,8 @@ def test_a_worker_applies_decrypted_secrets_and_plaintext_goes_nowhere_else(
         wait_for(lambda: cluster.get("v1", "Secret", "db", ns) is not None, what="the Secret applied")
         live = cluster.get("v1", "Secret", "db", ns)
         assert live is not None and base64.b64decode(live["data"]["password"]).decode() == PLAINTEXT
+        generated = cluster.get("v1", "Secret", "env", ns)
+        assert generated is not None and base64.b64decode(generated["data"]["TOKEN"]).decode() == PLAINTEXT
         # And the tampered one fails, naming its file
         wait_for(lambda: reason("bad") == "DecryptionFailed", what="the tampered file refused")
         wait_for(lambda: reason("good") == "ReconciliationSucceeded", what="the good one ready")
