@@ -82,7 +82,7 @@ def test_an_encrypted_secret_is_applied_decrypted(world: World, key: AgeKey) -> 
 
 
 @needs_kubectl
-def test_an_overlay_decrypts_its_resources_and_secret_generator_env_and_json_files(
+def test_an_overlay_decrypts_its_resources_patches_and_secret_generator_env_and_json_files(
     world: World, key: AgeKey
 ) -> None:
     # Given an overlay that moves an encrypted Secret into a namespace (kustomize changes it, so
@@ -96,13 +96,21 @@ def test_an_overlay_decrypts_its_resources_and_secret_generator_env_and_json_fil
         "secretGenerator:\n"
         "- name: app-env\n  envs: [app.env]\n"
         "- name: app-files\n  files: [config.json=config.enc.json]\n"
+        "patches:\n- path: patch.yaml\n"
     )
+    patch = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db", "namespace": "placeholder"},
+        "stringData": {"extra": PLAINTEXT},
+    }
     world.commit(
         {
             "overlay/kustomization.yaml": kustomization,
             "overlay/ns.yaml": dump(namespace(ns)),
             "overlay/db.yaml": sealed(secret("db", "placeholder", stringData={"password": PLAINTEXT}), key),
             "overlay/app.env": encrypt(f"USER=app\nPASSWORD={PLAINTEXT}\n", "dotenv", age=key.recipient),
+            "overlay/patch.yaml": sealed(patch, key),
             "overlay/config.enc.json": encrypt(
                 json.dumps({"token": PLAINTEXT}), "json", age=key.recipient, regex=None
             ),
@@ -112,7 +120,7 @@ def test_an_overlay_decrypts_its_resources_and_secret_generator_env_and_json_fil
     world.kustomization("app", path="./overlay", decryption=DECRYPTION)
     outcome = world.sync("app")
     assert outcome.ready, outcome.message
-    assert decrypted(world.get("Secret", "db", ns)) == {"password": PLAINTEXT}
+    assert decrypted(world.get("Secret", "db", ns)) == {"password": PLAINTEXT, "extra": PLAINTEXT}
     assert decrypted(world.get("Secret", "app-env", ns)) == {"USER": "app", "PASSWORD": PLAINTEXT}
     files = decrypted(world.get("Secret", "app-files", ns))
     assert json.loads(files["config.json"]) == {"token": PLAINTEXT}
@@ -331,3 +339,21 @@ def test_files_decrypted_for_kustomize_are_put_back_encrypted_once_it_has_read_t
     assert base64.b64decode(built["env"]["data"]["TOKEN"]).decode() == PLAINTEXT
     assert {name: (tmp_path / name).read_text() for name in files} == files
     assert (tmp_path / "app.env").stat().st_mode & 0o777 == 0o640
+
+
+@needs_kubectl
+def test_a_secret_generator_file_over_5_mib_is_not_decrypted(tmp_path: Path, key: AgeKey) -> None:
+    from gitops_tasks.sync import decrypt
+    from gitops_tasks.sync.build import Builder
+    from gitops_tasks.sync.errors import DecryptionError
+
+    (tmp_path / "kustomization.yaml").write_text("secretGenerator:\n- name: big\n  files: [big.yaml]\n")
+    (tmp_path / "big.yaml").write_text("sops:\n    mac: ENC[x]\n" + "#" * (5 * 2**20))
+    with (
+        decrypt.from_keys({"k.agekey": key.identity}, "test") as decryptor,
+        pytest.raises(
+            DecryptionError,
+            match=r"^big\.yaml: cannot decrypt a file of 5242902 bytes \(the limit is 5 MiB\)$",
+        ),
+    ):
+        Builder(tmp_path, decryptor=decryptor).build(".")
