@@ -179,6 +179,12 @@ def _kustomization(args: argparse.Namespace) -> Iterator[_Prepared]:
     if args.decryption_secret is not None:
         keys = tuple(decryption_keys(args.decryption_secret).items())
         config = dataclasses.replace(config, decryption_keys=keys)
+        if (obj.spec.get("decryption") or {}).get("provider") != "sops":
+            print(
+                f"note: {ref} has no spec.decryption (provider sops): --decryption-secret is not used, "
+                "as a sync would not decrypt",
+                file=sys.stderr,
+            )
     connect = connector(sync)
     opened: list[Any] = []
 

@@ -56,6 +56,8 @@ PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "NO_PROXY", "http_proxy", "https_p
 FORMATS = ("yaml", "json", "dotenv", "ini", "binary")
 
 _REDACT = re.compile(r"Input string .*? does not match", re.DOTALL)
+#: Quoted text in an error sops passes on (Go's %q and friends): it may be a value.
+_QUOTED = re.compile(r'"[^"]*"|`[^`]*`|\'[^\']*\'')
 _FAILED_KEY = re.compile(r"^\s+(\S+): FAILED\s*$", re.MULTILINE)
 
 
@@ -97,6 +99,7 @@ def summary(stderr: bytes) -> str:
         return "no sops metadata"
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     first = (lines[0] if lines else "sops failed").removeprefix("[CMD]").strip()
+    first = _QUOTED.sub("<redacted>", first)
     return re.sub(r"\b[0-9A-Fa-f]{64,}\b", "<hash>", first)[:300]
 
 

@@ -41,6 +41,9 @@ def test_summary_never_repeats_a_value_or_a_hash_sops_quoted() -> None:
     other = b"[CMD]\t something odd " + b"c" * 70 + b"\nsecond line\n"
     assert summary(other) == "something odd <hash>"
     assert "hunter2" not in summary(b"weird: Input string hunter2 does not match whatever\n")
+    assert summary(b'Error emitting: cannot use "hunter2" or `hunter2` here\n') == (
+        "Error emitting: cannot use <redacted> or <redacted> here"
+    )
 
 
 @pytest.mark.parametrize(
