@@ -197,17 +197,17 @@ def _conclusions(results: dict[str, list[list[dict[str, float]]]], figures: dict
     labels = list(results)
     serial, default = labels[1], next(label for label in labels if "(default)" in label)
     first = {label: _med(results[label][0], lambda r: r.get("decrypt_s", 0.0)) for label in labels}
-    share = {
-        label: _med(results[label][0], lambda r: r.get("decrypt_s", 0.0) / r["wall_s"]) for label in labels
-    }
+    wall = {label: _med(results[label][0], lambda r: r["wall_s"]) for label in labels}
+    share = {label: first[label] / wall[label] for label in labels}
     return [
         f"Decryption dominates: {100 * share[serial]:.0f} % of the first sync with one sops run per "
         f"file, one after the other. sops decrypts one file per run (a multi-document stream must "
         "share one data key), so the batching is runs side by side: the default "
         f"{figures['parallel']} cut decryption from {first[serial]:.2f} s to {first[default]:.2f} s "
         f"({first[serial] / first[default]:.1f}×), still {100 * share[default]:.0f} % of the sync. "
-        "A run is a process start of a 50 MB Go binary and one age X25519 unwrap, mostly CPU, so "
-        "beyond the cores more runs gain little; the ms per run grow as they share them. The "
+        "A run is a process start of a 50 MB Go binary and one age X25519 unwrap (about 30 ms of "
+        "CPU here), so beyond the cores more runs gain little; the ms per run grow as they share "
+        "them. The "
         f"machine's 1-minute load was {figures.get('load_1m', 0.0):.1f} at the start (other work "
         "shares its 2 cores), which the times include.",
     ]
