@@ -29,6 +29,8 @@ import contextlib
 import functools
 import json
 import os
+import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -57,6 +59,10 @@ MARKERS: dict[str, bytes] = {
     "ini": b"[sops]",
     "json": b'"mac": "ENC[',
 }
+#: Decrypted values shorter than this are not redacted from messages (they would match anywhere).
+MIN_REDACTED_CHARS = 4
+#: Parts of a message that may quote a piece of a value (quoted text, a ``${...}`` expression).
+_QUOTED_PART = re.compile(r"'[^']*'|\"[^\"]*\"|\$\{[^}\s]*\}?")
 _KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
@@ -103,6 +109,14 @@ def _detect(value: bytes) -> str | None:
     return None
 
 
+def _leaves(data: Any) -> list[str]:
+    if isinstance(data, dict):
+        return [leaf for value in data.values() for leaf in _leaves(value)]
+    if isinstance(data, list):
+        return [leaf for value in data for leaf in _leaves(value)]
+    return [] if data is None or isinstance(data, bool) else [str(data)]
+
+
 def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
@@ -122,6 +136,9 @@ class Decryptor:
         self.calls = 0
         #: ``rel → (text, plaintext)`` of files :meth:`prefetch` decrypted, until the build reads them.
         self._prefetched: dict[str, tuple[str, str]] = {}
+        #: Decrypted values, to keep out of error messages (:meth:`redact`).
+        self._plaintexts: set[str] = set()
+        self._lock = threading.Lock()
 
     @property
     def active(self) -> bool:
@@ -129,6 +146,7 @@ class Decryptor:
 
     def close(self) -> None:
         self._prefetched.clear()
+        self._plaintexts.clear()
         if self.keyring is not None:
             self.keyring.close()
 
@@ -142,7 +160,40 @@ class Decryptor:
         if self.keyring is None:
             raise DecryptionError(f"{what} is SOPS-encrypted and spec.decryption is not set")
         self.calls += 1
-        return self.keyring.decrypt(data, input_type=fmt, output_type=out, what=what)
+        plain = self.keyring.decrypt(data, input_type=fmt, output_type=out, what=what)
+        self._remember(data, plain, out)
+        return plain
+
+    def _remember(self, data: bytes, plain: bytes, fmt: str) -> None:
+        """Note the values ``plain`` holds that ``data`` did not (the decrypted ones), for
+        :meth:`redact`."""
+        text, original = plain.decode(errors="replace"), data.decode(errors="replace")
+        values: list[str] = []
+        if fmt in ("yaml", "json"):
+            with contextlib.suppress(yaml.YAMLError):
+                for doc in yaml.safe_load_all(text):
+                    values += _leaves(doc)
+        elif fmt in ("dotenv", "ini"):
+            values = [line.partition("=")[2].strip() for line in text.splitlines()]
+        else:
+            values = [text, *text.splitlines()]
+        found = {v for v in values if len(v) >= MIN_REDACTED_CHARS and v not in original}
+        with self._lock:
+            self._plaintexts |= found
+
+    def redact(self, message: str) -> str:
+        """``message`` with every decrypted value this decryptor produced replaced."""
+        with self._lock:
+            plaintexts = sorted(self._plaintexts, key=len, reverse=True)
+        for value in plaintexts:
+            message = message.replace(value, "<redacted>")
+
+        def quoted(match: re.Match[str]) -> str:
+            inner = match.group(0).strip("'\"").strip().removeprefix("${").removesuffix("}")
+            hit = len(inner) >= MIN_REDACTED_CHARS and any(inner in value for value in plaintexts)
+            return "<redacted>" if hit else match.group(0)
+
+        return _QUOTED_PART.sub(quoted, message) if plaintexts else message
 
     # -- whole YAML files ---------------------------------------------------------------------
 

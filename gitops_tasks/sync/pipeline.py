@@ -15,7 +15,7 @@ from gitops_tasks.objects.model import Object
 from gitops_tasks.sync import decrypt, substitute
 from gitops_tasks.sync.build import DEFAULT_BUILD_TIMEOUT_S, Builder, resolve_path
 from gitops_tasks.sync.cluster import Cluster
-from gitops_tasks.sync.errors import KubeConfigError
+from gitops_tasks.sync.errors import KubeConfigError, SyncError
 from gitops_tasks.sync.inputs import HomeCluster, SecretReader, kubeconfig_from_secret
 from gitops_tasks.sync.manifests import Manifest
 from gitops_tasks.sync.overlay import apply_common_metadata, apply_kustomize_fields, needs_kustomize
@@ -64,26 +64,31 @@ def render(obj: Object, root: Path, *, read: SecretReader, config: SyncConfig) -
     ``ClusterError`` when ``read`` needs the cluster)."""
     path = obj.spec.get("path")
     with decryptor_for(obj, read=read, config=config) as decryptor:
-        builder = Builder(
-            root,
-            kubectl=config.kubectl,
-            timeout_s=config.build_timeout_s,
-            decryptor=decryptor if decryptor.active else None,
-        )
-        manifests = decryptor.documents(builder.build(path))
-        manifests = apply_kustomize_fields(
-            manifests,
-            obj.spec,
-            root=builder.root,
-            directory=resolve_path(builder.root, path),
-            kustomize=lambda directory: builder.kustomize(directory, check_refs=False),
-        )
-        if needs_kustomize(obj.spec):
-            manifests = decryptor.documents(manifests)
-    apply_common_metadata(manifests, obj.spec)
-    return substitute.post_build(
-        manifests, obj.spec, read=read, namespace=obj.namespace, strict=config.strict_substitution
-    )
+        try:
+            builder = Builder(
+                root,
+                kubectl=config.kubectl,
+                timeout_s=config.build_timeout_s,
+                decryptor=decryptor if decryptor.active else None,
+            )
+            manifests = decryptor.documents(builder.build(path))
+            manifests = apply_kustomize_fields(
+                manifests,
+                obj.spec,
+                root=builder.root,
+                directory=resolve_path(builder.root, path),
+                kustomize=lambda directory: builder.kustomize(directory, check_refs=False),
+            )
+            if needs_kustomize(obj.spec):
+                manifests = decryptor.documents(manifests)
+            apply_common_metadata(manifests, obj.spec)
+            return substitute.post_build(
+                manifests, obj.spec, read=read, namespace=obj.namespace, strict=config.strict_substitution
+            )
+        except SyncError as exc:  # kustomize may quote a decrypted file in its error
+            exc.message = decryptor.redact(exc.message)
+            exc.args = (exc.message,)
+            raise
 
 
 def plan_for(obj: Object, manifests: list[Manifest], *, scope: Scope, config: SyncConfig) -> Plan:

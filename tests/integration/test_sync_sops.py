@@ -357,3 +357,16 @@ def test_a_secret_generator_file_over_5_mib_is_not_decrypted(tmp_path: Path, key
         ),
     ):
         Builder(tmp_path, decryptor=decryptor).build(".")
+
+
+def test_a_substitution_error_in_a_decrypted_value_does_not_quote_it(world: World, key: AgeKey) -> None:
+    # Given a decrypted password that breaks post-build substitution (it holds "${")
+    ns = world.ns
+    password = "pw${unclosed-0badc0de-value"
+    world.commit({"db.yaml": sealed(secret("db", ns, stringData={"password": password}), key)})
+    world.repository()
+    world.kustomization("app", decryption=DECRYPTION, postBuild={"substitute": {"x": "1"}})
+    outcome = world.sync("app")
+    assert outcome.reason == "BuildFailed"
+    assert "unterminated expression <redacted>" in outcome.message, outcome.message
+    assert "0badc0de" not in outcome.message

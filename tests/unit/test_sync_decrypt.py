@@ -132,3 +132,16 @@ def test_decryption_secret_takes_a_key_file_or_a_directory_of_keys(tmp_path: Pat
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ValueError, match="neither an age identity nor an armored PGP private key"):
         decryption_keys(tmp_path / "notes.txt")
+
+
+def test_decrypted_values_are_redacted_from_messages_whole_or_quoted_in_part() -> None:
+    decryptor = Decryptor(None)
+    ciphertext = b"name: db\npassword: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n"
+    decryptor._remember(ciphertext, b"name: db\npassword: hunter2-long\n", "yaml")
+    decryptor._remember(b"K=ENC[x]\n", b"K=s3cr3t-env\n", "dotenv")
+    message = "db: hunter2-long and s3cr3t-env; expression '${nter2-lo' near ${ter2-l} in db"
+    assert (
+        decryptor.redact(message)
+        == "db: <redacted> and <redacted>; expression <redacted> near <redacted> in db"
+    )
+    assert decryptor.redact("nothing 'quoted' here") == "nothing 'quoted' here"
