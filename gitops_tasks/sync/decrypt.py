@@ -170,8 +170,8 @@ class Decryptor:
         text, original = plain.decode(errors="replace"), data.decode(errors="replace")
         values: list[str] = []
         if fmt in ("yaml", "json"):
-            with contextlib.suppress(yaml.YAMLError):
-                for doc in yaml.safe_load_all(text):
+            with contextlib.suppress(ManifestError):  # bounded: no alias bombs
+                for _, _, doc in documents(text, "decrypted"):
                     values += _leaves(doc)
         elif fmt in ("dotenv", "ini"):
             values = [line.partition("=")[2].strip() for line in text.splitlines()]
