@@ -6,10 +6,11 @@
   kustomization the build reaches through ``resources`` and ``components``; each at most
   :data:`MAX_ENCRYPTED_FILE_BYTES`. Encrypted resource files are decrypted there too, so that
   kustomize's own changes (a ``namespace:``, labels) do not break their MAC. Files are decrypted in
-  place in the (private) checkout, mode 0600, and put back as they were as soon as kustomize has
-  read them.
-- **Plain YAML files** (:meth:`Decryptor.file_text`): a file whose documents all carry ``sops``
-  metadata is decrypted whole, in memory, before it is parsed.
+  place in the (private) checkout, mode 0600, up to ``DEFAULT_PARALLEL`` sops runs side by side,
+  and put back as they were as soon as kustomize has read them.
+- **Plain YAML files** (:meth:`Decryptor.prefetch`, :meth:`Decryptor.file_text`): a file whose
+  documents all carry ``sops`` metadata is decrypted whole, in memory, before it is parsed; a
+  directory's files side by side.
 - **After the build** (:meth:`Decryptor.documents`): every document still carrying ``sops.mac``,
   and the ``data`` values of Secrets that hold a SOPS-encrypted file (detected by its MAC marker),
   decrypted in the format of their key's extension.
@@ -259,7 +260,18 @@ class Decryptor:
         changed: list[tuple[Path, bytes, int]] = []
         try:
             if self.keyring is not None:
-                self._visit(directory, root.resolve(), changed, set())
+                root = root.resolve()
+                jobs: dict[Path, tuple[Path, str | None, bool]] = {}
+                self._visit(directory, root, jobs, set())
+                workers = max(1, min(self.parallel, len(jobs)))
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sops") as pool:
+                    prepared = list(pool.map(lambda j: self._prepare(j[0], j[1], j[2], root), jobs.values()))
+                for real, original, mode, out in filter(None, prepared):
+                    changed.append((real, original, mode))
+                    os.chmod(real, 0o600)
+                    fd = os.open(real, os.O_WRONLY | os.O_TRUNC)
+                    with os.fdopen(fd, "wb") as handle:
+                        handle.write(out)
             yield
         finally:
             for path, original, mode in reversed(changed):
@@ -269,8 +281,9 @@ class Decryptor:
                 os.chmod(path, mode)
 
     def _visit(
-        self, directory: Path, root: Path, changed: list[tuple[Path, bytes, int]], seen: set[Path]
+        self, directory: Path, root: Path, jobs: dict[Path, tuple[Path, str | None, bool]], seen: set[Path]
     ) -> None:
+        """Collect (by resolved path) the files to decrypt that ``directory``'s kustomization reaches."""
         real = directory.resolve()
         if real in seen or not _inside(real, root):
             return
@@ -287,7 +300,7 @@ class Decryptor:
 
         def visit(entry: Any, fmt: str | None, *, source: bool = True) -> None:
             if isinstance(entry, str) and entry and not _remote(entry):
-                self._file(real / entry, fmt, root, changed, source=source)
+                jobs.setdefault((real / entry).resolve(), (real / entry, fmt, source))
 
         for generator in data.get("secretGenerator") or []:
             if not isinstance(generator, dict):
@@ -307,24 +320,25 @@ class Decryptor:
                 continue
             target = real / entry
             if target.is_dir():
-                self._visit(target, root, changed, seen)
+                self._visit(target, root, jobs, seen)
             elif entry.endswith((".yaml", ".yml")):
                 visit(entry, None, source=False)
 
-    def _file(
-        self, path: Path, fmt: str | None, root: Path, changed: list[tuple[Path, bytes, int]], *, source: bool
-    ) -> None:
-        """Decrypt one file in place (``fmt`` ``None``: a resource file, decrypted only whole)."""
+    def _prepare(
+        self, path: Path, fmt: str | None, source: bool, root: Path
+    ) -> tuple[Path, bytes, int, bytes] | None:
+        """``(path, original bytes, mode, plaintext)`` of one file to decrypt in place, or ``None``
+        when it is not encrypted (``fmt`` ``None``: a resource file, decrypted only whole)."""
         real = path.resolve()
-        rel = real.relative_to(root).as_posix() if _inside(real, root) else str(path)
-        if not _inside(real, root) or not real.exists() or any(p == real for p, _, _ in changed):
-            return
+        if not _inside(real, root) or not real.exists():
+            return None
+        rel = real.relative_to(root).as_posix()
         info = real.lstat()
         if not real.is_file():
             raise DecryptionError(f"{rel}: cannot decrypt a file that is not a regular file")
         if info.st_size > MAX_ENCRYPTED_FILE_BYTES:
             if not source:
-                return
+                return None
             raise DecryptionError(
                 f"{rel}: cannot decrypt a file of {info.st_size} bytes (the limit is "
                 f"{MAX_ENCRYPTED_FILE_BYTES // 2**20} MiB)"
@@ -333,18 +347,11 @@ class Decryptor:
         if fmt is None:
             plain = self._whole_file(original.decode("utf-8", errors="replace"), rel)
             if plain is None:
-                return
-            out = plain.encode()
-        else:
-            marker = MARKERS["json" if fmt == "binary" else fmt]
-            if marker not in original:
-                return
-            out = self._decrypt(original, fmt, fmt, rel)
-        changed.append((real, original, info.st_mode & 0o7777))
-        os.chmod(real, 0o600)
-        fd = os.open(real, os.O_WRONLY | os.O_TRUNC)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(out)
+                return None
+            return real, original, info.st_mode & 0o7777, plain.encode()
+        if MARKERS["json" if fmt == "binary" else fmt] not in original:
+            return None
+        return real, original, info.st_mode & 0o7777, self._decrypt(original, fmt, fmt, rel)
 
     # -- after the build ------------------------------------------------------------------------
 
