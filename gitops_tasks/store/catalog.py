@@ -48,6 +48,9 @@ IMAGE_POLICY = "ImagePolicy"
 #: Kinds that can depend on another object (through sourceRef, imageRepositoryRef or dependsOn).
 DEPENDENT_KINDS = ("ImagePolicy", "ImageUpdateAutomation", "Kustomization")
 
+#: Reason of the run owed to an object changed (or marked for deletion) while it was running.
+CHANGED_REASON = "changed"
+
 #: Version of the indexes kept beside the objects; an older or missing one is rebuilt by an apply.
 INDEX_VERSION = "2"
 
@@ -342,6 +345,7 @@ class Catalog:
                     entry = entry_for(obj) or {}
                     pipe.hset(self.keys.schedule_meta, ref.key, json.dumps(entry))
                     pipe.zadd(self.keys.schedule, {ref.key: now})
+                    pipe.hset(self.keys.pending, ref.key, CHANGED_REASON)
                     pipe.execute()
                     return Removed(ref, "deleting", "garbage-collecting what it owns first")
                 except redis.WatchError:
@@ -351,6 +355,12 @@ class Catalog:
         self, pipe: Any, obj: Object, entry: dict[str, Any] | None, *, due_now: bool, now: float
     ) -> None:
         key = obj.ref.key
+        if deleting(obj) and entry is not None:
+            # Being deleted: its finalizer runs now, suspended or not.
+            pipe.hset(self.keys.schedule_meta, key, json.dumps(entry))
+            pipe.zadd(self.keys.schedule, {key: now})
+            pipe.hset(self.keys.pending, key, CHANGED_REASON)
+            return
         if entry is None or obj.suspended:
             pipe.zrem(self.keys.schedule, key)
             if entry is None:
@@ -361,6 +371,9 @@ class Catalog:
         pipe.hset(self.keys.schedule_meta, key, json.dumps(entry))
         if due_now:
             pipe.zadd(self.keys.schedule, {key: now})
+            # A run of the object in progress read the old one: its finish owes a run of the new
+            # one (``store.runstate``; the next run's start clears this when none is in progress).
+            pipe.hset(self.keys.pending, key, CHANGED_REASON)
         else:
             pipe.zadd(self.keys.schedule, {key: now}, nx=True)
 
@@ -412,6 +425,7 @@ class Catalog:
                     pipe.hdel(self.keys.schedule_meta, ref.key)
                     pipe.hdel(self.keys.status, ref.key)
                     pipe.hdel(self.keys.requests, ref.key)
+                    pipe.hdel(self.keys.pending, ref.key)
                     pipe.delete(self.keys.guard(ref.key))
                     pipe.delete(self.keys.tags(ref.key))
                     if old_raw:

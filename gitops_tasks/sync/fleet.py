@@ -23,6 +23,7 @@ from gitops_tasks.sync.errors import BuildError
 from gitops_tasks.sync.health import Target
 from gitops_tasks.sync.inventory import Inventory, ObjId
 from gitops_tasks.sync.manifests import Manifest
+from gitops_tasks.sync.plan import ignored
 
 #: Errors listed in a build failure before "and N more".
 MAX_LISTED_ERRORS = 10
@@ -37,6 +38,8 @@ class Fleet(Protocol):
         ...
 
     def prune(self, owner: ObjectRef, refs: list[ObjectRef]) -> list[Removed]: ...
+
+    def object(self, ref: ObjectRef) -> Object | None: ...
 
     def ready(self, ref: ObjectRef) -> Mapping[str, Any] | None:
         """The object as a health check sees it: ``metadata.generation`` and its ``status``
@@ -58,12 +61,16 @@ def catalog_objects(
     manifests: list[Manifest], *, target_namespace: str | None, default_namespace: str
 ) -> list[Object]:
     """Validate the engine documents as ``apply`` does; ``spec.targetNamespace`` (else each one's
-    namespace, else the default) sets their namespace, as for namespaced cluster objects.
+    namespace, else the default) sets their namespace, as for namespaced cluster objects. One
+    marked ``fluxcd.io/ignore: "true"`` or ``kustomize.toolkit.fluxcd.io/reconcile: disabled`` in
+    Git is left out (neither stored nor pruned, as for cluster objects).
 
     Raises :class:`BuildError` (stalled) listing every problem, each naming its file and object.
     """
     docs = []
     for manifest in manifests:
+        if ignored(manifest.obj):
+            continue
         data = copy.deepcopy(manifest.obj)
         meta = data.get("metadata")
         if isinstance(meta, dict) and target_namespace:

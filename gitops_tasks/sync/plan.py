@@ -303,6 +303,11 @@ def prune_verdict(live: Mapping[str, Any] | None, owner: Owner) -> str | None:
         return "already being deleted"
     if not owner.owns(live):
         return f"not labelled as applied by {owner}"
+    return kept_by_policy(live)
+
+
+def kept_by_policy(live: Mapping[str, Any]) -> str | None:
+    """Why the annotations or labels of ``live`` keep it from being pruned, or None."""
     for key in PRUNE_KEYS:
         if policy_value(live, key) == "disabled":
             return f"{key}: disabled"

@@ -69,7 +69,7 @@ from gitops_tasks.sync.health import Target, wait_healthy
 from gitops_tasks.sync.inputs import make_reader
 from gitops_tasks.sync.manifests import Manifest
 from gitops_tasks.sync.pipeline import SyncConfig, owner_of, plan_for, render, target_cluster
-from gitops_tasks.sync.plan import Plan
+from gitops_tasks.sync.plan import Plan, kept_by_policy
 from gitops_tasks.sync.source import Lookup, Source, check_dependencies, checkout, resolve_source
 from gitops_tasks.sync.synctag import move_sync_tag
 
@@ -311,11 +311,18 @@ class _Run:
         in_catalog = [oid for oid in stale if fleet.is_catalog_entry(oid)]
         changes: list[Change] = []
         if in_catalog and self.fleet is not None:
-            by_ref = {fleet.ref_of(oid): oid for oid in in_catalog}
+            by_ref = {}
+            for oid in in_catalog:
+                stored = self.fleet.object(fleet.ref_of(oid))
+                verdict = kept_by_policy(stored.to_dict()) if stored is not None else None
+                if verdict is not None:
+                    # prune: disabled, ignore; ownership is checked by the catalog's own prune.
+                    changes.append(Change(oid, "skipped", verdict, oid.api_version(stale[oid])))
+                else:
+                    by_ref[fleet.ref_of(oid)] = oid
             for removed in self.fleet.prune(self.obj.ref, list(by_ref)):
                 oid = by_ref[removed.ref]
-                action = "skipped" if removed.action == "skipped" else removed.action
-                changes.append(Change(oid, action, removed.detail, oid.api_version(stale[oid])))
+                changes.append(Change(oid, removed.action, removed.detail, oid.api_version(stale[oid])))
         in_cluster = {oid: v for oid, v in stale.items() if not fleet.is_catalog_entry(oid)}
         if in_cluster and cluster is None and collect:
             cluster = self.cluster([])

@@ -400,3 +400,51 @@ def test_bootstrap_export_prints_what_apply_and_bootstrap_take_back(ctx: Context
     assert [o.to_dict() for o in (ctx.catalog.get(REPO), ctx.catalog.get(ROOT))] == [
         {**o.to_dict(), "metadata": {**o.to_dict()["metadata"], "generation": 1}} for o in objects
     ]
+
+
+def test_build_and_diff_show_the_catalog_objects_a_sync_would_store(
+    ctx: Context, cli: Cli, fleet: str, file_remote: RemoteRepo
+) -> None:
+    built = cli("build", "kustomization", "flux-system", "-n", "flux-system")
+    assert built.returncode == 0, built.stderr
+    assert "kind: Kustomization\nmetadata:\n  labels:\n    gitops-tasks.io/name: flux-system" in built.stdout
+    assert "name: apps" in built.stdout and "kind: Namespace" not in built.stdout
+    same = cli("diff", "kustomization", "flux-system", "-n", "flux-system")
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "no changes" in same.stderr
+    file_remote.commit({"clusters/staging/apps.yaml": dump(kustomization("apps", "./apps", interval="5m"))})
+    reconcile(ctx, REPO)
+    changed = cli("diff", "kustomization", "flux-system", "-n", "flux-system")
+    assert changed.returncode == 1, changed.stdout + changed.stderr
+    assert "► Kustomization/flux-system/apps configured (catalog)" in changed.stdout
+    assert ctx.catalog.get(APPS).spec["interval"] == "10m"  # diff wrote nothing
+
+
+def test_prune_policy_annotations_keep_catalog_objects_too(
+    ctx: Context, fleet: str, file_remote: RemoteRepo
+) -> None:
+    # apps is annotated prune: disabled in Git, then removed from Git: it stays, still owned
+    kept = kustomization("apps", "./apps", depends_on=("infrastructure",))
+    kept["metadata"]["annotations"] = {"kustomize.toolkit.fluxcd.io/prune": "disabled"}
+    file_remote.commit({"clusters/staging/apps.yaml": dump(kept)})
+    for ref in (REPO, ROOT):
+        reconcile(ctx, ref)
+    file_remote.commit({"clusters/staging/apps.yaml": None})
+    reconcile(ctx, REPO)
+    summary = reconcile(ctx, ROOT)
+    assert summary["result"] == "success", summary
+    apps = ctx.catalog.get(APPS)
+    assert apps is not None and not apps.metadata.get("deletionTimestamp")
+
+
+def test_suspending_a_terminating_kustomization_deletes_it_without_collecting(
+    ctx: Context, cli: Cli, fleet: str, cluster: Cluster
+) -> None:
+    # A Kustomization whose finalizer cannot finish (here: not run yet) is suspended by its user
+    assert cli("delete", "kustomization", "apps", "-n", "flux-system", "-s").returncode == 0
+    assert cli("suspend", "kustomization", "apps", "-n", "flux-system").returncode == 0
+    # It stays scheduled, and its run deletes it, leaving its objects (as Flux's finalizer does)
+    assert ctx.client.zscore(ctx.keys.schedule, APPS.key) is not None
+    assert reconcile(ctx, APPS)["reason"] == "Deleted"
+    assert ctx.catalog.get(APPS) is None
+    assert cluster.get("v1", "ConfigMap", "web", fleet) is not None
