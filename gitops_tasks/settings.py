@@ -146,6 +146,9 @@ class Settings:
     sync_tag: str = ""
     #: An unset ${VAR} without a default fails the build (Flux's strict substitutions).
     strict_substitutions: bool = False
+    #: Secret (``NAMESPACE/NAME``, or ``NAME`` in the default namespace) whose ``*.agekey`` keys
+    #: decrypt for a ``spec.decryption`` without a secretRef (Flux's --sops-age-secret); empty: none.
+    sops_age_secret: str = ""
     log_level: str = "INFO"
     log_format: str = DEFAULT_LOG_FORMAT
     metrics_address: str = DEFAULT_METRICS_ADDRESS
@@ -312,6 +315,7 @@ ENV_VARS: dict[str, str] = {
     "allowed_namespaces": "GITOPS_TASKS_ALLOWED_NAMESPACES",
     "sync_tag": "GITOPS_TASKS_SYNC_TAG",
     "strict_substitutions": "GITOPS_TASKS_STRICT_SUBSTITUTIONS",
+    "sops_age_secret": "GITOPS_TASKS_SOPS_AGE_SECRET",
     "log_level": "GITOPS_TASKS_LOG_LEVEL",
     "log_format": "GITOPS_TASKS_LOG_FORMAT",
     "metrics_address": "GITOPS_TASKS_METRICS_ADDRESS",
