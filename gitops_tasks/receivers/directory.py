@@ -29,7 +29,7 @@ from gitops_tasks.store.summary import summarise
 log = logging.getLogger(__name__)
 
 #: Seconds between rebuilds of the table from the catalog (and status writes).
-DEFAULT_REFRESH_S = 5.0
+DEFAULT_REFRESH_S = 1.0
 #: Shortest time between two rebuilds caused by requests for unknown paths.
 DEFAULT_MISS_REFRESH_S = 1.0
 
