@@ -92,6 +92,14 @@ class Directory:
         """True once the table was read from the catalog at least once."""
         return self._loaded_at is not None
 
+    def cached(self, path: str) -> Entry | None:
+        """The Receiver answering ``path`` if the table holds it and is not due for a rebuild;
+        None otherwise (then call :meth:`lookup`, which may read Redis). Never blocks on I/O."""
+        loaded_at = self._loaded_at
+        if loaded_at is None or self._clock() - loaded_at >= self.refresh_s:
+            return None
+        return self._entries.get(path)
+
     def lookup(self, path: str) -> Entry | None:
         """The Receiver answering ``path``; rebuilds the table first when it is due, or when the
         path is unknown and the last rebuild is older than ``miss_refresh_s``."""

@@ -49,10 +49,15 @@ class Hub:
         return subprocess.run(cli_argv(*args), env=self.env, capture_output=True, text=True, timeout=60)
 
     def apply(self, name: str, text: str) -> None:
-        path = self.work / f"{name}.yaml"
-        path.write_text(text)
-        done = self.cli("apply", "-f", str(path))
-        assert done.returncode == 0, done.stderr
+        """Apply as ``gitops-tasks apply`` does (validated, all or nothing), in this process."""
+        from beat_schedule import entry_for
+        from gitops_tasks.objects import load_text
+        from gitops_tasks.settings import Settings
+        from gitops_tasks.store import Catalog, Keys
+
+        objects = load_text(text, filename=f"{name}.yaml")
+        keys = Keys(Settings.from_env(self.env).key_prefix)
+        Catalog(self.client, keys).apply(objects, entry_for=entry_for)
 
     def token(self, secret: str, value: str) -> None:
         directory = self.secrets_dir / NS / secret
@@ -138,7 +143,7 @@ def hub(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> 
         "--refresh",
         "0.5",
     )
-    client = redis.Redis.from_url(redis_server.url(0))
+    client = redis.Redis.from_url(redis_server.url(0), decode_responses=True)
     hub = Hub(env, prefix, client, port, work / "secrets", work, proc)
     yield hub
     proc.stop()
