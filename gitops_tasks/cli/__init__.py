@@ -5,8 +5,8 @@ One module per command group, each with a ``register(sub)`` adding its sub-comma
 ``images`` (images update, release, automate, deautomate, lock, unlock), ``policy`` (policy
 latest), ``stack`` (worker, beat, flower, up), ``receiver`` (the webhook service), ``completion``;
 ``common`` holds what they share (settings, the stores, the catalog's verdict) and ``view`` the
-formatting. The top layer: nothing else in
-``gitops_tasks`` imports it (``lint-imports`` holds this).
+formatting. The top layer: nothing else in ``gitops_tasks`` imports it (``lint-imports`` holds
+this).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ _DESCRIPTION = "The ``gitops-tasks`` command: declare objects, see status, trigg
 
 def build_parser() -> argparse.ArgumentParser:
     from gitops_tasks.cli import (
+        bootstrap,
         build,
         completion,
         events,
@@ -37,7 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="gitops-tasks", description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (objects, events, run, stack, receiver, policy, images, build, completion, health, inspect):
+    for group in (
+        objects,
+        events,
+        run,
+        bootstrap,
+        stack,
+        receiver,
+        policy,
+        images,
+        build,
+        completion,
+        health,
+        inspect,
+    ):
         group.register(sub)
     return parser
 
