@@ -82,8 +82,11 @@ def test_a_github_push_hook_gets_the_commit_applied_without_polling(
         head = file_remote.commit({"deploy/cm.yaml": dump(configmap("app", ns, {"v": "2"}))})
         assert push_hook(port, path, token, url=file_remote.url, ref="refs/heads/main", delivery="d2") == 200
         wait_for(lambda: data() == {"v": "2"}, what="second revision applied")
-        applied = _status(ctx, "Kustomization", "app").get("lastAppliedRevision")
-        assert applied == f"main@sha1:{head}"
+        # (the status is stored once the apply is done)
+        wait_for(
+            lambda: _status(ctx, "Kustomization", "app").get("lastAppliedRevision") == f"main@sha1:{head}",
+            what="the Kustomization's status",
+        )
     finally:
         cluster.delete("v1", "Namespace", ns)
         cluster.close()
