@@ -92,7 +92,16 @@ def cmd_receiver(args: argparse.Namespace) -> int:
         count = 0
     log.info("receiver on http://%s:%d with %d Receiver path(s)", args.address, args.port, count)
     app = _with_refresher(service, args.refresh)
-    web.run_app(app, host=args.address, port=args.port, access_log=None, print=None, handle_signals=True)
+    # shutdown_timeout: SIGTERM waits this long for requests in flight (a pod has 30 s in all).
+    web.run_app(
+        app,
+        host=args.address,
+        port=args.port,
+        access_log=None,
+        print=None,
+        handle_signals=True,
+        shutdown_timeout=5.0,
+    )
     return 0
 
 
