@@ -1,7 +1,8 @@
 """``gitops-tasks up``: the whole stack on one machine, supervised as child processes.
 
 Starts an embedded Redis when ``GITOPS_TASKS_REDIS_URL`` is unset, applies the start-up objects,
-then runs one worker serving every queue, beat and Flower. A child that dies is restarted (with a
+then runs one worker serving every queue, beat, Flower and the webhook receiver (on loopback; not
+started, with a warning, when its port is taken). A child that dies is restarted (with a
 growing delay), the embedded Redis on its own port; Ctrl-C or SIGTERM stops every child, then
 Redis, and removes the files this ``up`` wrote.
 
@@ -124,15 +125,20 @@ def flower_port_taken(address: str, port: int) -> str:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, *, paths: list[str], flower: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, *, paths: list[str], flower: bool = True, receiver_port: int | None = None
+    ) -> None:
         self.settings = settings
         self.paths = paths
+        self.receiver_port = receiver_port
         self.children = [
             Child("worker", _cli("worker")),
             Child("beat", _cli("beat")),
         ]
         if flower:
             self.children.append(Child("flower", _cli("flower")))
+        if receiver_port is not None:
+            self.children.append(Child("receiver", _cli("receiver", "--port", str(receiver_port))))
         self.redis_proc: subprocess.Popen[bytes] | None = None
         self.redis_url = ""
         self.stopping = False
@@ -158,6 +164,14 @@ class Supervisor:
             self.lock.release()
             print(flower_port_taken(self.settings.flower_address, self.settings.flower_port), file=sys.stderr)
             return 1
+        if self.receiver_port is not None and port_in_use("127.0.0.1", self.receiver_port):
+            print(
+                f"up: warning: the receiver is not started: port {self.receiver_port} is in use "
+                "(pass --receiver-port PORT or --no-receiver)",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.children = [c for c in self.children if c.name != "receiver"]
         env = dict(os.environ)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -185,6 +199,8 @@ class Supervisor:
             env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")  # Flower listens on loopback by default
             for child in self.children:
                 child.start(env)
+            if any(c.name == "receiver" for c in self.children):
+                print(f"up: webhook receiver on http://127.0.0.1:{self.receiver_port}/hook/…", flush=True)
             if flower:
                 print(f"up: Flower on {self.flower_url}  (Ctrl-C stops everything)", flush=True)
             self._watch(env)

@@ -156,6 +156,12 @@ def check_defaults(docs):
     assert env(worker)["GITOPS_TASKS_REDIS_URL"]["value"] == f"redis://:$(REDIS_PASSWORD)@{FULL}-redis:6379/0"
     assert find(docs, "ClusterRole") and find(docs, "ClusterRoleBinding")
     assert not find(docs, "Secret", f"{FULL}-urls") and not find(docs, "ConfigMap", f"{FULL}-catalog")
+    receiver = container(docs, "receiver")
+    assert receiver["args"][:5] == ["receiver", "--address", "0.0.0.0", "--port", "9292"], receiver["args"]
+    assert receiver["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert receiver["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert one(docs, "Service", f"{FULL}-receiver")["spec"]["ports"][0]["targetPort"] == "http"
+    assert not find(docs, "Ingress"), "the receiver's Ingress is off by default"
 
 
 def check_external_redis(docs):
@@ -210,6 +216,8 @@ def check_everything(docs):
     assert one(docs, "Deployment", f"{FULL}-beat")["spec"]["replicas"] == 2
     one(docs, "ServiceMonitor", f"{FULL}-flower")
     assert one(docs, "ConfigMap", f"{FULL}-config")["data"]["GITOPS_TASKS_VISIBILITY_TIMEOUT_S"] == "7200"
+    rule = one(docs, "Ingress", f"{FULL}-receiver")["spec"]["rules"][0]
+    assert rule["host"] == "hooks.example.com" and rule["http"]["paths"][0]["path"] == "/hook/", rule
 
 
 def check_metrics_and_autoscaling(docs):
@@ -326,6 +334,8 @@ SCENARIOS = {
             "flower": {"basicAuth": {"existingSecret": "flower-auth"}, "serviceMonitor": {"enabled": True}},
             "imagePullSecrets": [{"name": "regcred"}],
             "priorityClassName": "platform-critical",
+            "receiver": {"ingress": {"enabled": True, "className": "nginx", "hosts": ["hooks.example.com"],
+                                     "tls": [{"secretName": "hooks-tls", "hosts": ["hooks.example.com"]}]}},
         },
         check_everything,
     ),
@@ -350,6 +360,7 @@ INVALID = {
     "unknown autoscaling mode": ({"worker": {"autoscaling": {"mode": "vpa"}}}, "/worker/autoscaling/mode"),
     "reserved metrics port env": ({"config": {"env": {"GITOPS_TASKS_WORKER_METRICS_PORT": "1"}}}, "metrics.port"),
     "bad pool type": ({"workers": [{"name": "x", "queues": ["git"], "pool": "gevent"}]}, "/workers/0/pool"),
+    "receiver rate zero": ({"receiver": {"rate": 0}}, "/receiver/rate"),
 }
 
 

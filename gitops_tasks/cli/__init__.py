@@ -3,9 +3,10 @@
 One module per command group, each with a ``register(sub)`` adding its sub-commands: ``objects``
 (apply, get, delete), ``run`` (reconcile, suspend, resume), ``events``, ``build`` (build, diff),
 ``images`` (images update, release, automate, deautomate, lock, unlock), ``policy`` (policy
-latest), ``stack`` (worker, beat, flower, up), ``metrics``, ``completion``; ``common`` holds what
-they share (settings, the stores, the catalog's verdict) and ``view`` the formatting. The top
-layer: nothing else in ``gitops_tasks`` imports it (``lint-imports`` holds this).
+latest), ``stack`` (worker, beat, flower, up), ``metrics``, ``receiver`` (the webhook service),
+``completion``; ``common`` holds what they share (settings, the stores, the catalog's verdict) and
+``view`` the formatting. The top layer: nothing else in ``gitops_tasks`` imports it
+(``lint-imports`` holds this).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         metrics,
         objects,
         policy,
+        receiver,
         run,
         stack,
     )
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         run,
         bootstrap,
         stack,
+        receiver,
         policy,
         images,
         build,

@@ -57,14 +57,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "up",
-        help="run everything here: embedded Redis (if none configured), worker, beat, Flower",
+        help="run everything here: embedded Redis (if none configured), worker, beat, Flower, receiver",
         epilog="examples:\n"
         "  gitops-tasks up -f examples/git\n"
-        "  GITOPS_TASKS_REDIS_URL=redis://127.0.0.1:6379/0 gitops-tasks up -f clusters/ --no-flower",
+        "  GITOPS_TASKS_REDIS_URL=redis://127.0.0.1:6379/0 gitops-tasks up -f clusters/ --no-flower\n"
+        "  gitops-tasks up -f examples/git --receiver-port 9393",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-f", "--filename", action="append", help="object files to apply at start (repeatable)")
     p.add_argument("--no-flower", action="store_true", help="start no Flower")
+    p.add_argument("--no-receiver", action="store_true", help="start no webhook receiver")
+    p.add_argument(
+        "--receiver-port",
+        type=int,
+        default=9292,
+        help="port of the webhook receiver on 127.0.0.1 (default: 9292)",
+    )
     p.set_defaults(func=cmd_up)
 
 
@@ -175,5 +183,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     settings = common.settings()
     logging.getLogger().setLevel(settings.log_level.upper())
-    supervisor = Supervisor(settings, paths=args.filename or [], flower=not args.no_flower)
+    supervisor = Supervisor(
+        settings,
+        paths=args.filename or [],
+        flower=not args.no_flower,
+        receiver_port=None if args.no_receiver else args.receiver_port,
+    )
     return supervisor.run()

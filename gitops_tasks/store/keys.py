@@ -110,3 +110,22 @@ class Keys:
     def tags(self, object_key: str) -> str:
         """String: the compact tag list of one ImageRepository."""
         return f"{self.prefix}tags:{object_key}"
+
+    def hook_window(self, object_key: str) -> str:
+        """String with TTL: set while webhook-triggered reconciles of the object are throttled
+        (``store.hookgate``): the end of the current window."""
+        return f"{self.prefix}hook:window:{object_key}"
+
+    def hook_trailing(self, object_key: str) -> str:
+        """String with TTL: set while the object's one trailing webhook reconcile is scheduled."""
+        return f"{self.prefix}hook:trailing:{object_key}"
+
+    def hook_delivery(self, path: str, delivery: str) -> str:
+        """String with TTL: a webhook delivery id already handled for one Receiver path (replays)."""
+        digest = hashlib.sha256(f"{path}\0{delivery}".encode()).hexdigest()[:32]
+        return f"{self.prefix}hook:delivery:{digest}"
+
+    def receiver_bucket(self, path: str) -> str:
+        """Hash: the global token bucket of one Receiver path (requests per second it may take)."""
+        digest = hashlib.sha256(path.encode()).hexdigest()[:32]
+        return f"{self.prefix}rl:hook:{digest}"

@@ -52,13 +52,15 @@ def enqueue(
     reason: str,
     queue: str | None = None,
     force: bool = False,
+    countdown: float | None = None,
 ) -> bool:
     """Queue a reconcile of ``ref`` unless one is already queued (``force`` skips that check).
 
     Returns False when a task was already queued (that task will do the work) or when the kind has
     no reconciler. The guard is released again if publishing fails (or the claim's reply is lost),
     so nothing is stuck; only the guard this call set is released (its value is a token unique to
-    the call), never one a later send claimed.
+    the call), never one a later send claimed. ``countdown``: the task runs that many seconds
+    from now (the guard stays set meanwhile).
     """
     meta_raw = guard.client.hget(keys.schedule_meta, ref.key)
     task = tasknames.TASK_BY_KIND.get(ref.kind)
@@ -83,6 +85,7 @@ def enqueue(
             queue=queue or meta.get("queue", "priority"),
             timeout_s=float(meta.get("timeout_s", 60)),
             reason=reason,
+            countdown=countdown,
         )
     except Exception:
         if claimed:

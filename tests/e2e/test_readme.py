@@ -3,15 +3,17 @@ commit-and-push, and another system enqueueing work by task name."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 from gitops_tasks.objects.model import ObjectRef
 from tests.gitservers import FileRemotes
-from tests.procs import REPO_ROOT, wait_for
+from tests.procs import REPO_ROOT, free_port, wait_for
 
 README = (REPO_ROOT / "README.md").read_text()
 
@@ -114,6 +116,37 @@ def _podinfo_revision(cli) -> str | None:
     items = json.loads(result.stdout)
     item = items[0] if isinstance(items, list) else items
     return (item.get("status") or {}).get("artifact", {}).get("revision")
+
+
+def test_readme_receiver_snippet_signs_a_push_that_reconciles_podinfo(cli, ctx, procs, gt_env) -> None:
+    # Given the example GitRepositories and a receiver (on a free port instead of 9292)
+    block = re.search(r"```bash\n(TOKEN=\$\(openssl rand -hex 20\)\n.*?-d \"\$BODY\")\n```", README, re.S)
+    assert block, "README lost its Receiver example"
+    assert cli("apply", "-f", "examples/git/sources.yaml").returncode == 0
+    port = free_port()
+    procs("receiver", "--port", str(port))
+    wait_for(lambda: _answers(port), what="the receiver")
+
+    # When the snippet runs as written
+    result = _bash(block.group(1).replace("127.0.0.1:9292", f"127.0.0.1:{port}"), gt_env)
+
+    # Then the signed push is accepted and podinfo (not podinfo-stable) is queued on priority
+    assert result.returncode == 0, result.stderr
+    expected = ["Receiver/default/github created", '{"message": "ok", "requested": 1}']
+    assert result.stdout.splitlines() == expected
+    queued = [
+        json.loads(base64.b64decode(json.loads(raw)["body"]))[1]["name"]
+        for raw in ctx.client.lrange(f"{ctx.keys.prefix}priority", 0, -1)
+    ]
+    assert queued == ["podinfo"]
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
 
 
 FLUX_GOTK_SYNC = """\

@@ -35,7 +35,7 @@ def test_up_runs_the_examples_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
         [sys.executable, "scripts/prepare_examples.py"], cwd=REPO_ROOT, check=True, capture_output=True
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_TASKS_", "FLOWER_"))}
-    flower_port = free_port()
+    flower_port, receiver_port = free_port(), free_port()
     env.update(
         GITOPS_TASKS_DATA_DIR=str(tmp_path / "state"),
         GITOPS_TASKS_FLOWER_PORT=str(flower_port),
@@ -43,7 +43,11 @@ def test_up_runs_the_examples_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
     )
     log = (tmp_path / "up.log").open("wb")
     up = subprocess.Popen(
-        cli_argv("up", "-f", "examples/git"), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        cli_argv("up", "-f", "examples/git", "--receiver-port", str(receiver_port)),
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     started = time.monotonic()
     try:
@@ -79,8 +83,18 @@ def test_up_runs_the_examples_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
         wait_for(flower_lists_polls, timeout_s=30, what="Flower to list gitops.git.poll tasks")
         state_file = tmp_path / "state" / "embedded-redis.url"
         assert state_file.read_text().startswith("redis://127.0.0.1:")
+
+        # And the webhook receiver answers its probes
+        def receiver_ready() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{receiver_port}/readyz", timeout=2) as resp:
+                    return resp.status == 200
+            except OSError:
+                return False
+
+        wait_for(receiver_ready, timeout_s=30, what="the receiver's /readyz")
         children = _children_of(up.pid)
-        assert len(children) == 4, "embedded Redis, worker, beat and Flower"
+        assert len(children) == 5, "embedded Redis, worker, beat, Flower and the receiver"
     finally:
         # When Ctrl-C arrives
         up.send_signal(signal.SIGINT)
