@@ -121,3 +121,10 @@ def beat_sent(lateness_s: float) -> None:
 
 def beat_leading(leading: bool) -> None:
     BEAT_LEADER.set(1 if leading else 0)
+
+
+RECEIVER_REQUESTS = Counter(
+    "gitops_tasks_receiver_requests",
+    "Webhook requests the receiver answered, by HTTP status (401 bad signature, 429 rate limited...).",
+    ["code"],
+)

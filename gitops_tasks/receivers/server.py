@@ -1,4 +1,5 @@
-"""The receiver's HTTP service (aiohttp): ``POST /hook/<digest>``, ``GET /healthz``, ``GET /readyz``.
+"""The receiver's HTTP service (aiohttp): ``POST /hook/<digest>``, ``GET /healthz``, ``GET /readyz``,
+``GET /metrics`` (Prometheus; requests answered by status among them).
 
 A request goes through, in order: the path (404 unknown), the body cap (413), the per-path rate
 limit (429 with ``Retry-After``), the Receiver's suspension (503, as Flux),
@@ -24,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from gitops_tasks.metrics.exposition import CONTENT_TYPE, process_metrics
+from gitops_tasks.metrics.instruments import RECEIVER_REQUESTS
 from gitops_tasks.objects.model import ObjectRef
 from gitops_tasks.receivers.directory import Directory, Entry
 from gitops_tasks.receivers.hooks import Hook
@@ -113,7 +116,20 @@ def make_app(service: Service) -> web.Application:
     async def close_pool(app: web.Application) -> None:
         pool.shutdown(wait=False, cancel_futures=True)
 
+    async def metrics(request: web.Request) -> web.Response:
+        body = await blocking(process_metrics)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    @web.middleware
+    async def counted(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request)
+        if request.path.startswith(HOOK_PATH_PREFIX):
+            RECEIVER_REQUESTS.labels(code=str(response.status)).inc()
+        return response
+
+    app.middlewares.append(counted)
     app.router.add_post(HOOK_PATH_PREFIX + "{digest}", hook)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.on_cleanup.append(close_pool)

@@ -402,3 +402,15 @@ def test_requests_beyond_a_paths_rate_are_429(hub: Hub) -> None:
     finally:
         proc.stop()
     assert codes[:2] == [200, 200] and set(codes[2:]) == {429}
+
+
+def test_the_receiver_serves_prometheus_metrics_counting_answers_by_status(hub: Hub) -> None:
+    def answered(code: str) -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{hub.port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        line = f'gitops_tasks_receiver_requests_total{{code="{code}"}} '
+        return next((float(row[len(line) :]) for row in text.splitlines() if row.startswith(line)), 0.0)
+
+    before = answered("404")
+    assert post(hub.port, "/hook/" + "1" * 64, b"")[0] == 404
+    assert answered("404") == before + 1
