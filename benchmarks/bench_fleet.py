@@ -510,14 +510,12 @@ def render(figures: dict[str, Any], *, command: str) -> Section:
     ]
     if median([p.system_runs for p in firsts]) > 1:
         md += [
-            "**Why `flux-system` and its GitRepository run twice at bootstrap.** Their first sync "
-            "adopts both objects from `gotk-sync.yaml`: the copy from Git is the same spec, but it "
-            "now carries the owner's labels, so the catalog stores it as `configured` (generation "
-            "unchanged) and makes it due at once (`store/catalog.py`: `due_now` is any action but "
-            "`unchanged`, though its docstring says a new object or a changed spec). Beat then runs "
-            "the GitRepository and `flux-system` again at the same revision while the apps are being "
-            f"applied; that second `flux-system` run routes the {n} Kustomizations again (all "
-            "unchanged). Flux reconciles on a generation change only, so it would not run them.",
+            "**Why `flux-system` runs more than once at bootstrap.** `bootstrap git` requests the "
+            "GitRepository and the Kustomization together; a Kustomization run that starts before the "
+            "repository's first artifact waits (`ArtifactFailed`, retried), and the poll's new "
+            "revision queues it again. (Before commit 61dfb6a a second cause existed: adopting the "
+            "bootstrap objects from Git changed only their labels, yet made them due at once; the "
+            "catalog now runs an object only for a new generation, as Flux does.)",
             "",
         ]
     if not all(p.rss_reset for p in seconds):
