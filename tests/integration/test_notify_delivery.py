@@ -1,0 +1,416 @@
+"""Notifications end to end: events → Alerts → the Redis outbox → a real worker → the tests' own
+webhook server, which records every request and fails on demand (500, 429, 4xx, stalls).
+
+One worker and one Redis database serve the whole module; each test uses its own namespace and
+webhook path, so tests do not see each other's deliveries.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from beat_schedule import entry_for
+from gitops_tasks import tasknames
+from gitops_tasks.objects import load_text
+from gitops_tasks.objects.model import ObjectRef
+from gitops_tasks.settings import Settings
+from gitops_tasks.tasks.context import Context
+from tests.conftest import _databases
+from tests.notifyserver import NotifyServer
+from tests.procs import Proc, RedisServer, cli_argv, wait_for
+
+#: An ``eventSources`` taking every Kustomization of the Alert's namespace.
+ALL_KS = "[{kind: Kustomization, name: '*'}]"
+#: The dedupe window of this module's worker (short, so "after the window" is reachable).
+DEDUPE_S = 3.0
+
+
+@dataclass
+class Stack:
+    ctx: Context
+    hooks: NotifyServer
+    worker: Proc
+    env: dict[str, str]
+    secrets: Path
+
+
+@pytest.fixture(scope="module")
+def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    import os
+
+    tmp = tmp_path_factory.mktemp("notify")
+    db = next(_databases) % 256
+    redis.Redis.from_url(redis_server.url(db)).flushdb()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_TASKS_", "FLOWER_"))}
+    env.update(
+        {
+            "GITOPS_TASKS_REDIS_URL": redis_server.url(db),
+            "GITOPS_TASKS_DATA_DIR": str(tmp / "data"),
+            "GITOPS_TASKS_SECRETS_DIR": str(tmp / "secrets"),
+            "GITOPS_TASKS_CACHE_DIR": str(tmp / "cache"),
+            "GITOPS_TASKS_NOTIFY_DEDUPE_S": str(DEDUPE_S),
+            "GITOPS_TASKS_NOTIFY_BACKOFF_BASE_S": "0.2",
+            "GITOPS_TASKS_NOTIFY_BACKOFF_MAX_S": "1",
+            "GITOPS_TASKS_NOTIFY_TICK_S": "0.2",
+            "GITOPS_TASKS_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    hooks = NotifyServer()
+    logs = tmp / "logs"
+    logs.mkdir()
+    worker = Proc("worker", cli_argv("worker", "-c", "4"), env, logs)
+    ctx = Context(Settings.from_env(env))
+    wait_for(lambda: " ready." in worker.log(), timeout_s=60, what="the worker to start")
+    yield Stack(ctx, hooks, worker, env, tmp / "secrets")
+    worker.stop()
+    hooks.stop()
+    ctx.client.close()
+
+
+@pytest.fixture(autouse=True)
+def _show_worker_log(stack: Stack, request: pytest.FixtureRequest) -> Iterator[None]:
+    start = len(stack.worker.log())
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(f"----- worker log -----\n{stack.worker.log()[start:][-8000:]}")
+
+
+def apply(stack: Stack, text: str) -> None:
+    stack.ctx.catalog.apply(load_text(text, filename="notify.yaml"), entry_for=entry_for)
+
+
+def provider(name: str, ns: str, address: str, extra: str = "") -> str:
+    return f"""apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata: {{name: {name}, namespace: {ns}}}
+spec: {{type: generic, address: "{address}"{extra}}}
+---
+"""
+
+
+def alert(
+    name: str, ns: str, provider_name: str, sources: str, extra: str = "", annotations: str = ""
+) -> str:
+    meta = f"{{name: {name}, namespace: {ns}{', annotations: {' + annotations + '}' if annotations else ''}}}"
+    return f"""apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata: {meta}
+spec:
+  providerRef: {{name: {provider_name}}}
+  eventSources: {sources}
+{extra}---
+"""
+
+
+def emit(
+    stack: Stack, kind: str, ns: str, name: str, message: str, *, severity: str = "info", revision: str = ""
+) -> None:
+    stack.ctx.events.emit(
+        ObjectRef(kind, ns, name), severity=severity, reason="Test", message=message, revision=revision
+    )
+
+
+def settled(stack: Stack, *keys: str) -> bool:
+    """The inbox is routed and none of ``keys`` (Alerts or Providers) has a delivery pending."""
+    if stack.ctx.client.xlen(stack.ctx.keys.notify_inbox):
+        return False
+    return all(int(stack.ctx.client.hget(stack.ctx.keys.notify_stats(k), "pending") or 0) == 0 for k in keys)
+
+
+def messages(stack: Stack, path: str) -> list[str]:
+    return [r.json()["message"] for r in stack.hooks.delivered(path)]
+
+
+def test_alerts_match_by_severity_sources_labels_and_message_lists(stack: Stack) -> None:
+    ns = "match"
+    apply(
+        stack,
+        f"""apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {{name: a, namespace: {ns}, labels: {{team: a}}}}
+spec: {{interval: 1h, url: "https://example.invalid/a.git", suspend: true}}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {{name: b, namespace: {ns}, labels: {{team: b}}}}
+spec: {{interval: 1h, url: "https://example.invalid/b.git", suspend: true}}
+---
+"""
+        + provider("errors", ns, stack.hooks.url("/match/errors"))
+        + provider("labels", ns, stack.hooks.url("/match/labels"))
+        + provider("lists", ns, stack.hooks.url("/match/lists"))
+        + alert("errors", ns, "errors", ALL_KS, "  eventSeverity: error\n")
+        + alert("labels", ns, "labels", "[{kind: GitRepository, name: '*', matchLabels: {team: a}}]")
+        + alert(
+            "lists",
+            ns,
+            "lists",
+            "[{kind: Kustomization, name: app}]",
+            "  inclusionList: ['^deploy']\n  exclusionList: ['skip(ped)?\\b']\n"
+            "  summary: production\n  eventMetadata: {env: prod}\n",
+        ),
+    )
+    emit(stack, "Kustomization", ns, "app", "deploy done")
+    emit(stack, "Kustomization", ns, "app", "deploy failed", severity="error")
+    emit(stack, "Kustomization", ns, "app", "deploy skipped this")
+    emit(stack, "Kustomization", ns, "other", "boom", severity="error")
+    emit(stack, "Kustomization", "elsewhere", "app", "deploy elsewhere", severity="error")
+    emit(stack, "GitRepository", ns, "a", "fetched a")
+    emit(stack, "GitRepository", ns, "b", "fetched b")
+    emit(stack, "GitRepository", ns, "gone", "fetched gone")
+    keys = [f"Alert/{ns}/{n}" for n in ("errors", "labels", "lists")]
+    wait_for(lambda: len(stack.hooks.delivered()) >= 5 and settled(stack, *keys), what="deliveries")
+
+    assert messages(stack, "/match/errors") == ["deploy failed", "boom"]
+    assert messages(stack, "/match/labels") == ["fetched a"]
+    assert messages(stack, "/match/lists") == ["deploy done", "deploy failed"]
+    body = stack.hooks.delivered("/match/lists")[0].json()
+    assert body["involvedObject"] == {
+        "kind": "Kustomization",
+        "namespace": ns,
+        "name": "app",
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+    }
+    assert body["metadata"] == {"summary": "production", "env": "prod"}
+    assert stack.hooks.delivered("/match/lists")[0].headers["Gotk-Component"] == "kustomize-controller"
+
+
+def test_the_same_event_is_sent_once_within_the_dedupe_window_and_again_after(stack: Stack) -> None:
+    ns = "dedupe"
+    apply(
+        stack,
+        provider("hook", ns, stack.hooks.url("/dedupe")) + alert("all", ns, "hook", ALL_KS),
+    )
+    emit(stack, "Kustomization", ns, "app", "failed", severity="error", revision="main@sha1:1")
+    emit(stack, "Kustomization", ns, "app", "failed", severity="error", revision="main@sha1:1")
+    emit(stack, "Kustomization", ns, "app", "failed", severity="error", revision="main@sha1:2")
+    wait_for(lambda: len(stack.hooks.delivered("/dedupe")) >= 2 and settled(stack, f"Alert/{ns}/all"))
+    assert [r.json()["metadata"]["revision"] for r in stack.hooks.delivered("/dedupe")] == [
+        "main@sha1:1",
+        "main@sha1:2",
+    ]
+
+    time.sleep(DEDUPE_S + 0.5)
+    emit(stack, "Kustomization", ns, "app", "failed", severity="error", revision="main@sha1:1")
+    wait_for(lambda: len(stack.hooks.delivered("/dedupe")) >= 3 and settled(stack, f"Alert/{ns}/all"))
+    assert len(stack.hooks.delivered("/dedupe")) == 3
+
+
+def test_transitions_mode_sends_first_failure_recovery_and_new_revisions_only(stack: Stack) -> None:
+    ns = "transitions"
+    apply(
+        stack,
+        provider("changes", ns, stack.hooks.url("/transitions/changes"))
+        + provider("every", ns, stack.hooks.url("/transitions/every"))
+        + alert(
+            "changes",
+            ns,
+            "changes",
+            ALL_KS,
+            annotations="gitops-tasks.io/notify: transitions",
+        )
+        + alert("every", ns, "every", ALL_KS),
+    )
+    sequence = [
+        ("error", "build failed: 1", "main@sha1:1"),
+        ("error", "build failed: 2", "main@sha1:1"),
+        ("error", "build failed: 3", "main@sha1:1"),
+        ("info", "applied", "main@sha1:1"),
+        ("info", "applied again", "main@sha1:1"),
+        ("info", "applied new", "main@sha1:2"),
+    ]
+    for severity, message, revision in sequence:
+        emit(stack, "Kustomization", ns, "app", message, severity=severity, revision=revision)
+    keys = [f"Alert/{ns}/changes", f"Alert/{ns}/every"]
+    wait_for(lambda: len(stack.hooks.delivered("/transitions/every")) >= 6 and settled(stack, *keys))
+    assert messages(stack, "/transitions/changes") == ["build failed: 1", "applied", "applied new"]
+    assert messages(stack, "/transitions/every") == [m for _s, m, _r in sequence]
+
+
+def test_a_provider_down_for_a_while_gets_everything_after_in_order_and_once(stack: Stack) -> None:
+    ns = "outage"
+    path = "/outage"
+    stack.hooks.set(path, status=500)
+    apply(
+        stack,
+        provider("hook", ns, stack.hooks.url(path)) + alert("all", ns, "hook", ALL_KS),
+    )
+    for i in range(8):
+        emit(stack, "Kustomization", ns, "one", f"one {i}", severity="error")
+        emit(stack, "Kustomization", ns, "two", f"two {i}", severity="error")
+    wait_for(lambda: len(stack.hooks.received(path)) >= 6, what="failed attempts")
+    stack.hooks.set(path, script=[429, 429], retry_after="1")
+    wait_for(
+        lambda: settled(stack, f"Alert/{ns}/all") and len(stack.hooks.delivered(path)) >= 16, timeout_s=60
+    )
+
+    got = messages(stack, path)
+    assert [m for m in got if m.startswith("one")] == [f"one {i}" for i in range(8)]
+    assert [m for m in got if m.startswith("two")] == [f"two {i}" for i in range(8)]
+    statuses = {r.status for r in stack.hooks.received(path)}
+    assert {500, 429, 200} <= statuses
+    stats = stack.ctx.client.hgetall(stack.ctx.keys.notify_stats(f"Alert/{ns}/all"))
+    assert stats["delivered"] == "16" and stats["pending"] == "0"
+
+
+def test_a_timeout_is_retried(stack: Stack) -> None:
+    ns = "stall"
+    path = "/stall"
+    stack.hooks.set(path, script=["stall"], stall_s=2.0)
+    apply(
+        stack,
+        provider("hook", ns, stack.hooks.url(path), ", timeout: 1s") + alert("all", ns, "hook", ALL_KS),
+    )
+    emit(stack, "Kustomization", ns, "app", "slow one", severity="error")
+    wait_for(lambda: len(stack.hooks.delivered(path)) >= 1 and settled(stack, f"Alert/{ns}/all"))
+    assert [r.status for r in stack.hooks.received(path)] == [599, 200]
+
+
+def test_a_4xx_ends_the_record_with_an_event_on_the_alert(stack: Stack) -> None:
+    ns = "refused"
+    path = "/refused"
+    stack.hooks.set(path, status=403)
+    apply(
+        stack,
+        provider("hook", ns, stack.hooks.url(path)) + alert("all", ns, "hook", ALL_KS),
+    )
+    emit(stack, "Kustomization", ns, "app", "will be refused", severity="error")
+    alert_ref = ObjectRef("Alert", ns, "all")
+    wait_for(lambda: stack.ctx.events.recent(ref=alert_ref), what="the failure event")
+    [event] = stack.ctx.events.recent(ref=alert_ref)
+    assert event.reason == "NotificationDispatchFailed" and event.severity == "error"
+    assert "Kustomization/refused/app" in event.message and "HTTP 403" in event.message
+    assert len(stack.hooks.received(path)) == 1
+    stats = stack.ctx.client.hgetall(stack.ctx.keys.notify_stats(alert_ref.key))
+    assert stats["failed"] == "1" and stats["pending"] == "0" and "403" in stats["lastError"]
+
+
+def test_an_event_of_a_real_reconcile_is_delivered(stack: Stack) -> None:
+    ns = "engine"
+    apply(
+        stack,
+        f"""apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {{name: missing, namespace: {ns}}}
+spec: {{interval: 1h, url: "file:///nonexistent/repo.git"}}
+---
+"""
+        + provider("hook", ns, stack.hooks.url("/engine"))
+        + alert("git", ns, "hook", "[{kind: GitRepository, name: '*'}]", "  eventSeverity: error\n"),
+    )
+    stack.ctx.app.send_task(
+        tasknames.RECONCILE,
+        kwargs={"kind": "GitRepository", "namespace": ns, "name": "missing", "reason": "manual"},
+    )
+    wait_for(lambda: stack.hooks.delivered("/engine"), timeout_s=60, what="the failure notification")
+    body = stack.hooks.delivered("/engine")[0].json()
+    assert body["involvedObject"]["name"] == "missing" and body["severity"] == "error"
+    assert stack.hooks.delivered("/engine")[0].headers["Gotk-Component"] == "source-controller"
+
+
+def _write_secret(root: Path, ns: str, name: str, data: dict[str, str]) -> None:
+    directory = root / ns / name
+    directory.mkdir(parents=True, exist_ok=True)
+    for key, value in data.items():
+        (directory / key).write_text(value)
+
+
+def test_secrets_stay_out_of_logs_events_task_arguments_and_redis(stack: Stack) -> None:
+    ns = "secret"
+    token = "tok-3f9a1c77d2e84b0b"
+    header = "hdr-9c1e55aa07f4d3b2"
+    path_token = "T0KEN1NPATHa8b7c6d5"
+    ok_path = f"/secret/ok/{path_token}"
+    bad_path = f"/secret/bad/{path_token}"
+    stack.hooks.set(bad_path, status=401)
+    _write_secret(
+        stack.secrets,
+        ns,
+        "ok",
+        {"address": stack.hooks.url(ok_path), "token": token, "headers": f"X-Api-Key: {header}\n"},
+    )
+    _write_secret(stack.secrets, ns, "bad", {"address": stack.hooks.url(bad_path), "token": token})
+    apply(
+        stack,
+        provider("ok", ns, "", ", secretRef: {name: ok}")
+        + provider("bad", ns, "", ", secretRef: {name: bad}")
+        + alert("ok", ns, "ok", ALL_KS)
+        + alert("bad", ns, "bad", ALL_KS),
+    )
+    emit(stack, "Kustomization", ns, "app", "with secrets", severity="error")
+    wait_for(lambda: stack.hooks.delivered(ok_path), what="the delivery with secrets")
+    assert stack.hooks.delivered(ok_path)[0].headers["X-Api-Key"] == header
+    wait_for(lambda: stack.ctx.events.recent(ref=ObjectRef("Alert", ns, "bad")), what="the failure event")
+
+    texts = [stack.worker.log()]
+    texts += [json.dumps(e.__dict__) for e in stack.ctx.events.recent(count=1000)]
+    client = stack.ctx.client
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key)
+        if kind == "string":
+            texts.append(str(client.get(key)))
+        elif kind == "hash":
+            texts.append(json.dumps(client.hgetall(key)))
+        elif kind == "list":
+            texts.extend(client.lrange(key, 0, -1))
+        elif kind == "zset":
+            texts.extend(client.zrange(key, 0, -1))
+        elif kind == "stream":
+            texts.extend(json.dumps(f) for _i, f in client.xrange(key))
+    joined = "\n".join(texts)
+    for secret in (token, header, path_token):
+        assert secret not in joined
+    assert "Kustomization/secret/app" in joined  # the failure event was read
+
+
+def test_providers_and_alerts_report_readiness_pending_and_last_error(stack: Stack) -> None:
+    ns = "ready"
+    path = "/ready/down"
+    stack.hooks.set(path, status=503)
+    apply(
+        stack,
+        provider("down", ns, stack.hooks.url(path))
+        + provider("nosecret", ns, "", ", secretRef: {name: absent}")
+        + alert("down", ns, "down", ALL_KS)
+        + alert("orphan", ns, "missing", ALL_KS),
+    )
+    emit(stack, "Kustomization", ns, "app", "pending for now", severity="error")
+    wait_for(lambda: len(stack.hooks.received(path)) >= 2, what="failed attempts")
+
+    def ready(kind: str, name: str) -> dict[str, str]:
+        conditions = stack.ctx.status.get(ObjectRef(kind, ns, name)).get("conditions", [])
+        return next((c for c in conditions if c["type"] == "Ready"), {})
+
+    wait_for(lambda: ready("Alert", "orphan"), what="readiness")
+    assert ready("Provider", "down")["status"] == "True"
+    assert ready("Provider", "nosecret")["status"] == "False"
+    assert ready("Provider", "nosecret")["reason"] == "SecretNotFound"
+    assert ready("Alert", "down")["status"] == "True"
+    assert ready("Alert", "orphan")["reason"] == "ProviderNotFound"
+
+    shown = subprocess.run(
+        cli_argv("get", "providers", "-n", ns, "-o", "json"),
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = {row["name"]: row for row in json.loads(shown.stdout)["items"]}
+    assert rows["down"]["delivery"]["pending"] == 1
+    assert "HTTP 503" in rows["down"]["delivery"]["lastError"]
+    table = subprocess.run(
+        cli_argv("get", "alerts", "-n", ns), env=stack.env, capture_output=True, text=True, check=True
+    ).stdout
+    assert "1 pending" in table and "ProviderNotFound" in table
+    stack.hooks.set(path, status=200)
+    wait_for(lambda: settled(stack, f"Alert/{ns}/down"))
