@@ -3,9 +3,9 @@
 One module per command group, each with a ``register(sub)`` adding its sub-commands: ``objects``
 (apply, get, delete), ``run`` (reconcile, suspend, resume), ``events``, ``build`` (build, diff),
 ``images`` (images update, release, automate, deautomate, lock, unlock), ``policy`` (policy
-latest), ``stack`` (worker, beat, flower, up), ``completion``; ``common`` holds what they share (settings, the
-stores, the catalog's verdict) and ``view`` the formatting. The top layer: nothing else in
-``gitops_tasks`` imports it (``lint-imports`` holds this).
+latest), ``notify`` (notify test), ``stack`` (worker, beat, flower, up), ``completion``; ``common``
+holds what they share (settings, the stores, the catalog's verdict) and ``view`` the formatting.
+The top layer: nothing else in ``gitops_tasks`` imports it (``lint-imports`` holds this).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         health,
         images,
         inspect,
+        notify,
         objects,
         policy,
         run,
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="gitops-tasks", description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (objects, events, run, stack, policy, images, build, completion, health, inspect):
+    for group in (objects, events, run, stack, policy, images, build, completion, health, inspect, notify):
         group.register(sub)
     return parser
 

@@ -55,7 +55,7 @@ def kick(ctx: Context, reason: str = "event") -> bool:
 
 
 @cache
-def _session() -> requests.Session:
+def session() -> requests.Session:
     return requests.Session()
 
 
@@ -97,7 +97,7 @@ def deliverer(ctx: Context) -> Deliverer:
         max_age_s=ctx.settings.notify_max_age_s,
         backoff_base_s=ctx.settings.notify_backoff_base_s,
         backoff_max_s=ctx.settings.notify_backoff_max_s,
-        session=_session(),
+        session=session(),
     )
 
 
