@@ -29,6 +29,8 @@ from tests.procs import Proc, RedisServer, cli_argv, wait_for
 
 #: An ``eventSources`` taking every Kustomization of the Alert's namespace.
 ALL_KS = "[{kind: Kustomization, name: '*'}]"
+#: The rate limit of the ``limited`` server's host.
+LIMITED_RPS = 4
 #: The dedupe window of this module's worker (short, so "after the window" is reachable).
 DEDUPE_S = 3.0
 
@@ -37,6 +39,8 @@ DEDUPE_S = 3.0
 class Stack:
     ctx: Context
     hooks: NotifyServer
+    #: A second server, on a host the worker's settings limit to LIMITED_RPS messages per second.
+    limited: NotifyServer
     worker: Proc
     env: dict[str, str]
     secrets: Path
@@ -65,14 +69,19 @@ def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -
         }
     )
     hooks = NotifyServer()
+    limited = NotifyServer()
+    config = tmp / "settings.yaml"
+    config.write_text(f"notify_hosts: {{'127.0.0.1:{limited.port}': {{rps: {LIMITED_RPS}, burst: 1}}}}\n")
+    env["GITOPS_TASKS_CONFIG"] = str(config)
     logs = tmp / "logs"
     logs.mkdir()
     worker = Proc("worker", cli_argv("worker", "-c", "4"), env, logs)
     ctx = Context(Settings.from_env(env))
     wait_for(lambda: " ready." in worker.log(), timeout_s=60, what="the worker to start")
-    yield Stack(ctx, hooks, worker, env, tmp / "secrets")
+    yield Stack(ctx, hooks, limited, worker, env, tmp / "secrets")
     worker.stop()
     hooks.stop()
+    limited.stop()
     ctx.client.close()
 
 
@@ -128,7 +137,11 @@ def settled(stack: Stack, *keys: str) -> bool:
 
 
 def messages(stack: Stack, path: str) -> list[str]:
-    return [r.json()["message"] for r in stack.hooks.delivered(path)]
+    return messages_of(stack.hooks, path)
+
+
+def messages_of(server: NotifyServer, path: str) -> list[str]:
+    return [r.json()["message"] for r in server.delivered(path)]
 
 
 def test_alerts_match_by_severity_sources_labels_and_message_lists(stack: Stack) -> None:
@@ -171,7 +184,8 @@ spec: {{interval: 1h, url: "https://example.invalid/b.git", suspend: true}}
     keys = [f"Alert/{ns}/{n}" for n in ("errors", "labels", "lists")]
     wait_for(lambda: len(stack.hooks.delivered()) >= 5 and settled(stack, *keys), what="deliveries")
 
-    assert messages(stack, "/match/errors") == ["deploy failed", "boom"]
+    # Order holds per (alert, object): two objects' messages may arrive either way round.
+    assert sorted(messages(stack, "/match/errors")) == ["boom", "deploy failed"]
     assert messages(stack, "/match/labels") == ["fetched a"]
     assert messages(stack, "/match/lists") == ["deploy done", "deploy failed"]
     body = stack.hooks.delivered("/match/lists")[0].json()
@@ -414,3 +428,43 @@ def test_providers_and_alerts_report_readiness_pending_and_last_error(stack: Sta
     assert "1 pending" in table and "ProviderNotFound" in table
     stack.hooks.set(path, status=200)
     wait_for(lambda: settled(stack, f"Alert/{ns}/down"))
+
+
+def test_a_storm_to_a_limited_host_is_sent_through_its_shared_bucket_and_nothing_is_dropped(
+    stack: Stack,
+) -> None:
+    ns = "storm"
+    path = "/storm"
+    apply(stack, provider("hook", ns, stack.limited.url(path)) + alert("all", ns, "hook", ALL_KS))
+    for i in range(12):
+        emit(stack, "Kustomization", ns, f"app-{i}", f"storm {i}", severity="error")
+    wait_for(lambda: len(stack.limited.delivered(path)) >= 12 and settled(stack, f"Alert/{ns}/all"))
+    assert sorted(messages_of(stack.limited, path)) == sorted(f"storm {i}" for i in range(12))
+    bucket = stack.ctx.client.hgetall(stack.ctx.keys.rate_bucket(f"127.0.0.1:{stack.limited.port}"))
+    assert bucket, "the host's shared bucket was never used"
+    assert {r.status for r in stack.limited.received(path)} == {200}
+
+
+def test_notify_test_sends_a_test_message_and_reports_a_refusal(stack: Stack) -> None:
+    ns = "cli"
+    stack.hooks.set("/cli/refused", status=404)
+    apply(
+        stack,
+        provider("ok", ns, stack.hooks.url("/cli/ok"))
+        + provider("refused", ns, stack.hooks.url("/cli/refused")),
+    )
+    ok = subprocess.run(
+        cli_argv("notify", "test", "ok", "-n", ns), env=stack.env, capture_output=True, text=True, check=False
+    )
+    assert ok.returncode == 0, ok.stderr
+    [sent] = stack.hooks.delivered("/cli/ok")
+    assert sent.json()["reason"] == "Test" and sent.json()["involvedObject"]["name"] == "ok"
+    refused = subprocess.run(
+        cli_argv("notify", "test", "refused", "-n", ns),
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "HTTP 404" in refused.stderr and "/cli/refused" not in refused.stderr
