@@ -76,6 +76,9 @@ DEFAULT_NOTIFY_MAX_AGE_S = 86_400.0
 #: First retry delay of a failed delivery; doubled per attempt up to the maximum (plus jitter).
 DEFAULT_NOTIFY_BACKOFF_BASE_S = 1.0
 DEFAULT_NOTIFY_BACKOFF_MAX_S = 60.0
+#: How long a sender holds a claimed (alert, object) lane: a worker killed mid-send has its message
+#: sent again this long after the claim (at-least-once). Provider timeouts are capped below it.
+DEFAULT_NOTIFY_LEASE_S = 60.0
 #: Sends in flight at once in one dispatch task (each to a different (alert, object) lane).
 DEFAULT_NOTIFY_CONCURRENCY = 8
 #: How often each worker looks for due deliveries and unrouted events (one cheap read each).
@@ -143,6 +146,7 @@ class Settings:
     notify_backoff_base_s: float = DEFAULT_NOTIFY_BACKOFF_BASE_S
     notify_backoff_max_s: float = DEFAULT_NOTIFY_BACKOFF_MAX_S
     notify_concurrency: int = DEFAULT_NOTIFY_CONCURRENCY
+    notify_lease_s: float = DEFAULT_NOTIFY_LEASE_S
     notify_tick_s: float = DEFAULT_NOTIFY_TICK_S
     notify_inbox_maxlen: int = DEFAULT_NOTIFY_INBOX_MAXLEN
     #: Per-type provider rates (settings file only): {"slack": 1.0}; replaces the defaults given.
@@ -316,6 +320,7 @@ ENV_VARS: dict[str, str] = {
     "notify_backoff_base_s": "GITOPS_TASKS_NOTIFY_BACKOFF_BASE_S",
     "notify_backoff_max_s": "GITOPS_TASKS_NOTIFY_BACKOFF_MAX_S",
     "notify_concurrency": "GITOPS_TASKS_NOTIFY_CONCURRENCY",
+    "notify_lease_s": "GITOPS_TASKS_NOTIFY_LEASE_S",
     "notify_tick_s": "GITOPS_TASKS_NOTIFY_TICK_S",
     "notify_inbox_maxlen": "GITOPS_TASKS_NOTIFY_INBOX_MAXLEN",
     "git_ci_skip": "GITOPS_TASKS_GIT_CI_SKIP",

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 DEFAULT_SLEEP_MAX_S = 0.5
 #: Furthest a slot is reserved ahead (a later one is asked for again when the lane comes back).
 DEFAULT_RESERVE_MAX_S = 3600.0
+#: Share of the claim's lease a send may take at most (its requests' timeouts together).
+DEFAULT_TIMEOUT_SHARE = 0.8
 #: Longest ``Retry-After`` honoured.
 DEFAULT_MAX_RETRY_AFTER_S = 3600.0
 #: The reason of the event on an Alert whose delivery ended without success (Flux's).
@@ -163,6 +165,8 @@ class Deliverer:
     backoff_base_s: float
     backoff_max_s: float
     session: requests.Session
+    #: The claim's lease (see :mod:`gitops_tasks.notify.dispatch`): timeouts stay well below it.
+    lease_s: float = 60.0
     clock: Callable[[], float] = time.time
 
     def backoff_s(self, attempts: int) -> float:
@@ -221,7 +225,8 @@ class Deliverer:
                 return None
             return self.clock() + seen.wait_s
 
-        sent = send_requests(self.session, built, config, take_slot=take_slot, timeout_s=config.timeout_s)
+        timeout_s = min(config.timeout_s, self.lease_s * DEFAULT_TIMEOUT_SHARE / max(1, len(built)))
+        sent = send_requests(self.session, built, config, take_slot=take_slot, timeout_s=timeout_s)
         now = self.clock()
         error = redact(sent.error, secrets)
         if sent.result == "delivered":

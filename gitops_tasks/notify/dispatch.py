@@ -16,7 +16,7 @@ from gitops_tasks.notify.deliver import Deliverer
 from gitops_tasks.notify.route import Router
 
 #: How long a claimed lane stays with its sender: a sender killed mid-send has its lane sent again
-#: this long after the claim (at-least-once). Above a Provider's longest timeout.
+#: this long after the claim (at-least-once). Provider timeouts are capped below it.
 DEFAULT_LEASE_S = 60.0
 #: How long one dispatch run may go on before it hands over to the next.
 DEFAULT_BUDGET_S = 20.0
@@ -38,7 +38,9 @@ def run_once(
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="notify") as pool:
         while time.monotonic() < deadline:
             counts["routed"] += router.route_all(budget_s=max(0.1, deadline - time.monotonic()))
-            lanes = deliverer.outbox.claim(now=clock(), lease_s=lease_s, limit=max(1, concurrency) * 4)
+            # No more lanes than can be sent at once: a claimed lane waiting in the pool would use up
+            # its lease and could be claimed (and sent) a second time.
+            lanes = deliverer.outbox.claim(now=clock(), lease_s=lease_s, limit=max(1, concurrency))
             if not lanes:
                 if router.outbox.inbox_waiting():
                     continue

@@ -98,6 +98,7 @@ def deliverer(ctx: Context) -> Deliverer:
         backoff_base_s=ctx.settings.notify_backoff_base_s,
         backoff_max_s=ctx.settings.notify_backoff_max_s,
         session=session(),
+        lease_s=ctx.settings.notify_lease_s,
     )
 
 
@@ -108,7 +109,12 @@ def dispatch_task(self: Any, reason: str = "event") -> dict[str, Any]:
     # From here on a new event queues another dispatch (which may run beside this one: lanes are
     # claimed atomically, so no record is sent twice).
     ctx.client.delete(ctx.keys.notify_kick)
-    counts = dispatch.run_once(router(ctx), deliverer(ctx), concurrency=ctx.settings.notify_concurrency)
+    counts = dispatch.run_once(
+        router(ctx),
+        deliverer(ctx),
+        concurrency=ctx.settings.notify_concurrency,
+        lease_s=ctx.settings.notify_lease_s,
+    )
     if counts.get("retry") or counts.get("failed"):
         log.info("notify dispatch (%s): %s", reason, describe(counts))
     return {"result": "success", **counts}
