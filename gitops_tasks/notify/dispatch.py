@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from gitops_tasks.notify.deliver import Deliverer
 from gitops_tasks.notify.route import Router
@@ -18,6 +18,10 @@ from gitops_tasks.notify.route import Router
 #: How long a claimed lane stays with its sender: a sender killed mid-send has its lane sent again
 #: this long after the claim (at-least-once). Provider timeouts are capped below it.
 DEFAULT_LEASE_S = 60.0
+#: How often a run with every thread busy looks for new events and lanes come due.
+DEFAULT_POLL_S = 0.2
+#: Longest stretch of routing between two rounds of sends.
+DEFAULT_ROUTE_SLICE_S = 0.25
 #: How long one dispatch run may go on before it hands over to the next.
 DEFAULT_BUDGET_S = 20.0
 
@@ -35,15 +39,25 @@ def run_once(
     per outcome (``routed``, ``delivered``, ``retry``, ``wait``, ``failed``, ``skipped``)."""
     counts: Counter[str] = Counter()
     deadline = time.monotonic() + budget_s
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="notify") as pool:
+    width = max(1, concurrency)
+    in_flight: set[Future[str]] = set()
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="notify") as pool:
         while time.monotonic() < deadline:
-            counts["routed"] += router.route_all(budget_s=max(0.1, deadline - time.monotonic()))
-            # No more lanes than can be sent at once: a claimed lane waiting in the pool would use up
-            # its lease and could be claimed (and sent) a second time.
-            lanes = deliverer.outbox.claim(now=clock(), lease_s=lease_s, limit=max(1, concurrency))
-            if not lanes:
+            if router.outbox.inbox_waiting():
+                # In slices, so that a burst of events does not hold back the sends.
+                counts["routed"] += router.route_all(budget_s=DEFAULT_ROUTE_SLICE_S)
+            # No more lanes than can be sent at once: a claimed lane waiting for a thread would use
+            # up its lease and could be claimed (and sent) a second time.
+            free = width - len(in_flight)
+            lanes = deliverer.outbox.claim(now=clock(), lease_s=lease_s, limit=free) if free else []
+            in_flight.update(pool.submit(deliverer.deliver_lane, lane) for lane in lanes)
+            if not in_flight:
                 if router.outbox.inbox_waiting():
+                    time.sleep(DEFAULT_POLL_S / 4)  # routed in slices, or by another process now
                     continue
                 break
-            counts.update(pool.map(deliverer.deliver_lane, lanes))
+            done, in_flight = wait(in_flight, timeout=DEFAULT_POLL_S, return_when=FIRST_COMPLETED)
+            counts.update(f.result() for f in done)
+        done, _ = wait(in_flight)
+        counts.update(f.result() for f in done)
     return dict(counts)

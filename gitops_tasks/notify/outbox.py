@@ -208,9 +208,11 @@ class Outbox:
         dedupe_ms: int,
         matches: list[Match],
         now: float,
+        pipe: Any = None,
     ) -> int:
         """Store a record per match and acknowledge the inbox entry, atomically. Returns records
-        created, or -1 for an event deduplicated (sent within the window)."""
+        created, or -1 for an event deduplicated (sent within the window). With ``pipe`` (a
+        pipeline) the script is only queued on it, and its answer comes from ``pipe.execute()``."""
         member = member_of(entry_id)
         keys = [self.keys.notify_inbox, self.keys.notify_due, self.keys.notify_dedupe(dedupe_digest)]
         args: list[str | int | float] = [GROUP, entry_id, dedupe_ms, repr(now), severity, revision]
@@ -224,6 +226,9 @@ class Outbox:
                 self.keys.notify_stats(m.provider_key),
             ]
             args += [lane, member, "1" if m.transitions else "0", m.alert_key, m.provider_key, m.event_json]
+        if pipe is not None:
+            self._route(keys=keys, args=args, client=pipe)
+            return 0
         return int(self._route(keys=keys, args=args))
 
     def claim(self, *, now: float, lease_s: float, limit: int) -> list[str]:

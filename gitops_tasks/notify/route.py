@@ -101,8 +101,8 @@ class Router:
                 labels[key] = None if obj is None else dict(obj.metadata.get("labels") or {})
             return labels[key]
 
-        created = 0
         now = time.time()
+        pipe = self.client.pipeline(transaction=False)
         for entry_id, fields in entries:
             event = {k: fields.get(k, "") for k in _EVENT_FIELDS}
             matches: list[Match] = []
@@ -125,7 +125,7 @@ class Router:
                         event_json=_event_json(fields, alert, api_version),
                     )
                 )
-            n = self.outbox.route(
+            self.outbox.route(
                 entry_id,
                 severity=event["severity"],
                 revision=event["revision"],
@@ -134,8 +134,14 @@ class Router:
                 dedupe_ms=self.dedupe_ms,
                 matches=matches,
                 now=now,
+                pipe=pipe,
             )
-            if n < 0:
-                log.debug("event %s of %s/%s deduplicated", entry_id, event["kind"], event["name"])
-            created += max(n, 0)
-        return created
+        # One script per event (each atomic), sent together and run in order.
+        answers = [int(n) for n in pipe.execute()]
+        log.debug(
+            "routed %d events: %d records, %d deduplicated",
+            len(entries),
+            sum(n for n in answers if n > 0),
+            sum(1 for n in answers if n < 0),
+        )
+        return sum(n for n in answers if n > 0)

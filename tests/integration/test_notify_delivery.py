@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-import redis
 
 from beat_schedule import entry_for
 from gitops_tasks import tasknames
@@ -23,9 +24,9 @@ from gitops_tasks.objects import load_text
 from gitops_tasks.objects.model import ObjectRef
 from gitops_tasks.settings import Settings
 from gitops_tasks.tasks.context import Context
-from tests.conftest import _databases
+from tests.conftest import env_with_own_database
 from tests.notifyserver import NotifyServer
-from tests.procs import Proc, RedisServer, cli_argv, wait_for
+from tests.procs import Proc, RedisServer, cli_argv, flower_answers, free_port, wait_for
 
 #: An ``eventSources`` taking every Kustomization of the Alert's namespace.
 ALL_KS = "[{kind: Kustomization, name: '*'}]"
@@ -48,24 +49,14 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    import os
-
     tmp = tmp_path_factory.mktemp("notify")
-    db = next(_databases) % 256
-    redis.Redis.from_url(redis_server.url(db)).flushdb()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_TASKS_", "FLOWER_"))}
+    env = env_with_own_database(redis_server, tmp)
     env.update(
         {
-            "GITOPS_TASKS_REDIS_URL": redis_server.url(db),
-            "GITOPS_TASKS_DATA_DIR": str(tmp / "data"),
-            "GITOPS_TASKS_SECRETS_DIR": str(tmp / "secrets"),
-            "GITOPS_TASKS_CACHE_DIR": str(tmp / "cache"),
             "GITOPS_TASKS_NOTIFY_DEDUPE_S": str(DEDUPE_S),
             "GITOPS_TASKS_NOTIFY_BACKOFF_BASE_S": "0.2",
             "GITOPS_TASKS_NOTIFY_BACKOFF_MAX_S": "1",
             "GITOPS_TASKS_NOTIFY_TICK_S": "0.2",
-            "GITOPS_TASKS_LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
         }
     )
     hooks = NotifyServer()
@@ -126,6 +117,12 @@ def emit(
 ) -> None:
     stack.ctx.events.emit(
         ObjectRef(kind, ns, name), severity=severity, reason="Test", message=message, revision=revision
+    )
+
+
+def gitops_tasks(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cli_argv(*args), env=stack.env, capture_output=True, text=True, timeout=60, check=False
     )
 
 
@@ -332,6 +329,15 @@ spec: {{interval: 1h, url: "file:///nonexistent/repo.git"}}
     assert stack.hooks.delivered("/engine")[0].headers["Gotk-Component"] == "source-controller"
 
 
+def _flower_dispatches(port: int) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/tasks", timeout=5) as resp:
+            tasks: dict[str, Any] = json.loads(resp.read())
+    except OSError:
+        return None
+    return tasks if any(t.get("name") == tasknames.NOTIFY_DISPATCH for t in tasks.values()) else None
+
+
 def _write_secret(root: Path, ns: str, name: str, data: dict[str, str]) -> None:
     directory = root / ns / name
     directory.mkdir(parents=True, exist_ok=True)
@@ -361,12 +367,25 @@ def test_secrets_stay_out_of_logs_events_task_arguments_and_redis(stack: Stack) 
         + alert("ok", ns, "ok", ALL_KS)
         + alert("bad", ns, "bad", ALL_KS),
     )
-    emit(stack, "Kustomization", ns, "app", "with secrets", severity="error")
-    wait_for(lambda: stack.hooks.delivered(ok_path), what="the delivery with secrets")
+    port = free_port()
+    flower = Proc(
+        "flower",
+        cli_argv("flower", "--port", str(port)),
+        {**stack.env, "FLOWER_UNAUTHENTICATED_API": "true"},
+        stack.worker.log_path.parent,
+    )
+    try:
+        wait_for(lambda: flower_answers(port), timeout_s=60, what="Flower to answer")
+        emit(stack, "Kustomization", ns, "app", "with secrets", severity="error")
+        wait_for(lambda: stack.hooks.delivered(ok_path), what="the delivery with secrets")
+        tasks = wait_for(lambda: _flower_dispatches(port), what="Flower to list a notify dispatch")
+    finally:
+        flower.stop()
+    texts = [flower.log(), json.dumps(tasks)]
     assert stack.hooks.delivered(ok_path)[0].headers["X-Api-Key"] == header
     wait_for(lambda: stack.ctx.events.recent(ref=ObjectRef("Alert", ns, "bad")), what="the failure event")
 
-    texts = [stack.worker.log()]
+    texts.append(stack.worker.log())
     texts += [json.dumps(e.__dict__) for e in stack.ctx.events.recent(count=1000)]
     client = stack.ctx.client
     for key in client.scan_iter(count=1000):
@@ -412,19 +431,12 @@ def test_providers_and_alerts_report_readiness_pending_and_last_error(stack: Sta
     assert ready("Alert", "down")["status"] == "True"
     assert ready("Alert", "orphan")["reason"] == "ProviderNotFound"
 
-    shown = subprocess.run(
-        cli_argv("get", "providers", "-n", ns, "-o", "json"),
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    shown = gitops_tasks(stack, "get", "providers", "-n", ns, "-o", "json")
+    assert shown.returncode == 0, shown.stderr
     rows = {row["name"]: row for row in json.loads(shown.stdout)["items"]}
     assert rows["down"]["delivery"]["pending"] == 1
     assert "HTTP 503" in rows["down"]["delivery"]["lastError"]
-    table = subprocess.run(
-        cli_argv("get", "alerts", "-n", ns), env=stack.env, capture_output=True, text=True, check=True
-    ).stdout
+    table = gitops_tasks(stack, "get", "alerts", "-n", ns).stdout
     assert "1 pending" in table and "ProviderNotFound" in table
     stack.hooks.set(path, status=200)
     wait_for(lambda: settled(stack, f"Alert/{ns}/down"))
@@ -453,18 +465,10 @@ def test_notify_test_sends_a_test_message_and_reports_a_refusal(stack: Stack) ->
         provider("ok", ns, stack.hooks.url("/cli/ok"))
         + provider("refused", ns, stack.hooks.url("/cli/refused")),
     )
-    ok = subprocess.run(
-        cli_argv("notify", "test", "ok", "-n", ns), env=stack.env, capture_output=True, text=True, check=False
-    )
+    ok = gitops_tasks(stack, "notify", "test", "ok", "-n", ns)
     assert ok.returncode == 0, ok.stderr
     [sent] = stack.hooks.delivered("/cli/ok")
     assert sent.json()["reason"] == "Test" and sent.json()["involvedObject"]["name"] == "ok"
-    refused = subprocess.run(
-        cli_argv("notify", "test", "refused", "-n", ns),
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    refused = gitops_tasks(stack, "notify", "test", "refused", "-n", ns)
     assert refused.returncode == 1
     assert "HTTP 404" in refused.stderr and "/cli/refused" not in refused.stderr
