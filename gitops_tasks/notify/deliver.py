@@ -132,6 +132,13 @@ def send_requests(
                 )
             except requests.Timeout:
                 return Sent("retry", f"{_where(request)}: timed out after {timeout_s:g}s")
+            except (
+                requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema,
+                requests.exceptions.InvalidURL,
+            ):
+                # Never retried: the address stays wrong until the Provider or its secret changes.
+                return Sent("failed", f"{_where(request)}: the address is not an http(s) URL")
             except requests.RequestException as exc:
                 return Sent("retry", f"{_where(request)}: {type(exc).__name__}")
             code = response.status_code
