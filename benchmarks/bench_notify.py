@@ -286,11 +286,12 @@ def render(figures: dict[str, Any], *, command: str) -> Section:
             ["delivered", "distinct", "event → request p50 (s)", "p95 (s)", "sends/s"],
             [unlimited_row],
         ),
-        f"p95 {verdict} the {TARGET_P95_S:g} s target. The most this machine sends is the drain rate "
-        f"of the outage's backlog below: {o['drain_rate']:.0f}/s.",
+        f"p95 {verdict} the {TARGET_P95_S:g} s target.",
         "",
         f"**Outage**: the provider answers 503 while {o['events']:,} events are emitted, for "
-        f"{o['outage_s']:.0f} s in all, then recovers.",
+        f"{o['outage_s']:.0f} s in all, then recovers. The drain time and its sends/s run from the "
+        "recovery to the last delivery: the lanes' backoff (at most `GITOPS_TASKS_NOTIFY_BACKOFF_MAX_S`, "
+        "60 s) dominates them, not the send rate.",
         "",
         table(
             ["backlog records", "Redis memory of it", "failed attempts", "delivered after", "duplicates",
