@@ -116,3 +116,20 @@ class NotifyServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def provider_and_alert(address: str, *, suspend: bool = False, timeout: str = "15s") -> str:
+    """YAML of Provider ``default/hook`` (``generic``, to ``address``) and Alert ``default/all``
+    taking every Kustomization's events to it."""
+    return f"""apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata: {{name: hook, namespace: default}}
+spec: {{type: generic, address: "{address}", timeout: {timeout}, suspend: {str(suspend).lower()}}}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata: {{name: all, namespace: default}}
+spec:
+  providerRef: {{name: hook}}
+  eventSources: [{{kind: Kustomization, name: "*"}}]
+"""

@@ -159,12 +159,12 @@ def send_requests(
 
 @dataclass
 class Deliverer:
-    """Sends lanes' heads. ``provider_of`` reads the catalog; ``bucket_for(type, host)`` gives the
-    shared limiter for a host (None: not limited); ``emit_failure(alert_ref, message)`` writes the
-    ``NotificationDispatchFailed`` event."""
+    """Sends lanes' heads. ``object_of`` reads the catalog (Alerts and Providers);
+    ``bucket_for(type, host)`` gives the shared limiter for a host (None: not limited);
+    ``emit_failure(alert_ref, message)`` writes the ``NotificationDispatchFailed`` event."""
 
     outbox: Outbox
-    provider_of: Callable[[ObjectRef], Object | None]
+    object_of: Callable[[ObjectRef], Object | None]
     bucket_for: Callable[[str, str], Limiter | None]
     emit_failure: Callable[[ObjectRef, str], None]
     secrets_dir: Path
@@ -198,9 +198,19 @@ class Deliverer:
         now = self.clock()
         subject = f"{record.event['kind']}/{record.event['namespace']}/{record.event['name']}"
         alert_ref = ObjectRef.parse(record.alert_key)
-        provider = self.provider_of(ObjectRef.parse(record.provider_key))
+        alert = self.object_of(alert_ref)
+        if alert is None:
+            # Deleted since the event was routed: nobody to send for, nobody to tell.
+            log.info("notification for %s dropped: %s was deleted", subject, alert_ref)
+            self.outbox.finish(record, delivered=False, now=now, error=f"{alert_ref} deleted")
+            return "skipped"
+        provider = self.object_of(ObjectRef.parse(record.provider_key))
         if provider is None:
             return self._end(record, alert_ref, subject, f"Provider {record.provider_key} not found")
+        if alert.suspended or provider.suspended:
+            # Held, not dropped: sent once both are resumed (routing takes no new events meanwhile).
+            self.outbox.retry(record, at=now + self.backoff_max_s, now=now)
+            return "held"
         secrets: list[str] = []
         try:
             config = provider_config(provider, secrets_dir=self.secrets_dir)

@@ -90,7 +90,7 @@ def deliverer(ctx: Context) -> Deliverer:
 
     return Deliverer(
         outbox=Outbox(ctx.client, ctx.keys),
-        provider_of=ctx.catalog.get,
+        object_of=ctx.catalog.get,
         bucket_for=lambda kind, host: bucket_for(ctx, kind, host),
         emit_failure=emit_failure,
         secrets_dir=ctx.settings.resolved_secrets_dir,

@@ -11,7 +11,7 @@ from beat_schedule import entry_for
 from gitops_tasks.objects import load_text
 from gitops_tasks.objects.model import ObjectRef
 from gitops_tasks.tasks.context import Context
-from tests.notifyserver import STALLED, NotifyServer
+from tests.notifyserver import STALLED, NotifyServer, provider_and_alert
 from tests.procs import Proc, wait_for
 
 
@@ -28,21 +28,7 @@ def test_a_notification_in_flight_when_its_worker_dies_is_sent_by_another(
     # Given a provider that holds the first request for longer than the test takes to kill
     hooks.set("/killed", script=["stall"], stall_s=20.0)
     ctx.catalog.apply(
-        load_text(
-            f"""apiVersion: notification.toolkit.fluxcd.io/v1beta3
-kind: Provider
-metadata: {{name: hook, namespace: default}}
-spec: {{type: generic, address: "{hooks.url("/killed")}", timeout: 30s}}
----
-apiVersion: notification.toolkit.fluxcd.io/v1beta3
-kind: Alert
-metadata: {{name: all, namespace: default}}
-spec:
-  providerRef: {{name: hook}}
-  eventSources: [{{kind: Kustomization, name: "*"}}]
-""",
-            filename="notify.yaml",
-        ),
+        load_text(provider_and_alert(hooks.url("/killed"), timeout="30s"), filename="notify.yaml"),
         entry_for=entry_for,
     )
     env = {"GITOPS_TASKS_NOTIFY_LEASE_S": "4", "GITOPS_TASKS_NOTIFY_TICK_S": "0.2"}
