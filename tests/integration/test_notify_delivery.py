@@ -277,10 +277,10 @@ def test_a_provider_down_for_a_while_gets_everything_after_in_order_and_once(sta
 def test_a_timeout_is_retried(stack: Stack) -> None:
     ns = "stall"
     path = "/stall"
-    stack.hooks.set(path, script=["stall"], stall_s=2.0)
+    stack.hooks.set(path, script=["stall"], stall_s=6.0)
     apply(
         stack,
-        provider("hook", ns, stack.hooks.url(path), ", timeout: 1s") + alert("all", ns, "hook", ALL_KS),
+        provider("hook", ns, stack.hooks.url(path), ", timeout: 3s") + alert("all", ns, "hook", ALL_KS),
     )
     emit(stack, "Kustomization", ns, "app", "slow one", severity="error")
     wait_for(lambda: len(stack.hooks.delivered(path)) >= 1 and settled(stack, f"Alert/{ns}/all"))
@@ -378,7 +378,14 @@ def test_secrets_stay_out_of_logs_events_task_arguments_and_redis(stack: Stack) 
         wait_for(lambda: flower_answers(port), timeout_s=60, what="Flower to answer")
         emit(stack, "Kustomization", ns, "app", "with secrets", severity="error")
         wait_for(lambda: stack.hooks.delivered(ok_path), what="the delivery with secrets")
-        tasks = wait_for(lambda: _flower_dispatches(port), what="Flower to list a notify dispatch")
+
+        # Flower may start listening to task events after this test's dispatches ran: an event that
+        # no Alert takes queues one more dispatch at each poll until Flower lists one.
+        def listed() -> dict[str, Any] | None:
+            emit(stack, "GitRepository", ns, "poke", f"poke {time.monotonic()}")
+            return _flower_dispatches(port)
+
+        tasks = wait_for(listed, timeout_s=60, interval_s=0.5, what="Flower to list a notify dispatch")
     finally:
         flower.stop()
     texts = [flower.log(), json.dumps(tasks)]
