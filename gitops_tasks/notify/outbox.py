@@ -15,6 +15,7 @@ Every operation is one Lua script (atomic); each script's header names its KEYS 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +132,17 @@ return 1
 """
 
 
+_DROP_IF_EMPTY = """
+-- KEYS: 1 due zset, 2 lane zset
+-- ARGV: 1 lane id, 2 now (s)
+-- Drops the lane from due when it holds no record; one routed meanwhile makes it due now.
+-- Returns: 1 when dropped.
+if redis.call('ZCARD', KEYS[2]) == 0 then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 0
+"""
+
+
 def member_of(entry_id: str) -> str:
     """A stream id (``1700000000000-3``) as a member that sorts in time order as text."""
     ms, _, seq = entry_id.partition("-")
@@ -175,6 +187,7 @@ class Outbox:
         self._claim = client.register_script(_CLAIM)
         self._finish = client.register_script(_FINISH)
         self._retry = client.register_script(_RETRY)
+        self._drop_if_empty = client.register_script(_DROP_IF_EMPTY)
 
     def ensure_group(self) -> None:
         try:
@@ -238,7 +251,8 @@ class Outbox:
         """The oldest record of ``lane``; None (and the lane dropped from ``due``) when empty."""
         members = self.client.zrange(self.keys.notify_lane(lane), 0, 0)
         if not members:
-            self.client.zrem(self.keys.notify_due, lane)
+            keys = [self.keys.notify_due, self.keys.notify_lane(lane)]
+            self._drop_if_empty(keys=keys, args=[lane, repr(time.time())])
             return None
         member = str(members[0])
         raw = self.client.hgetall(self.keys.notify_record(lane, member))
