@@ -14,7 +14,7 @@ from gitops_tasks.settings import Settings
 from gitops_tasks.tasks.context import Context
 from tests.procs import Proc, RedisServer, cli_argv
 
-pytest_plugins = ["tests.gitfixtures", "tests.registryfixtures"]
+pytest_plugins = ["tests.gitfixtures", "tests.registryfixtures", "tests.notifyfixtures"]
 
 _databases = itertools.count(1)
 

@@ -21,6 +21,7 @@ _DESCRIPTION = "The ``gitops-tasks`` command: declare objects, see status, trigg
 
 def build_parser() -> argparse.ArgumentParser:
     from gitops_tasks.cli import (
+        bootstrap,
         build,
         completion,
         events,
@@ -36,7 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="gitops-tasks", description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (objects, events, run, stack, policy, images, build, completion, health, inspect, notify):
+    groups = (
+        objects,
+        events,
+        run,
+        bootstrap,
+        stack,
+        policy,
+        images,
+        build,
+        completion,
+        health,
+        inspect,
+        notify,
+    )
+    for group in groups:
         group.register(sub)
     return parser
 

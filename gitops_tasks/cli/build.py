@@ -97,6 +97,11 @@ def _masked(secret: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
+class _AsManifest:
+    obj: dict[str, Any]
+
+
+@dataclass
 class _Prepared:
     obj: Any
     manifests: list[Any]
@@ -104,12 +109,17 @@ class _Prepared:
     config: Any
     connect: Callable[[str | None], Any]
     home: Callable[[], Any]
+    #: The build's gitops-tasks objects, as the sync stores them in the catalog (owned).
+    owned: list[Any]
+    catalog: Any
 
 
 @contextmanager
 def _kustomization(args: argparse.Namespace) -> Iterator[_Prepared]:
     """Yield what ``kustomization NAME`` builds, with its status and the sync configuration."""
     from gitops_tasks.objects.model import ObjectRef
+    from gitops_tasks.objects.ownership import set_owner
+    from gitops_tasks.sync import fleet
     from gitops_tasks.sync.inputs import make_reader
     from gitops_tasks.sync.pipeline import render
     from gitops_tasks.sync.source import checkout, resolve_source
@@ -138,8 +148,15 @@ def _kustomization(args: argparse.Namespace) -> Iterator[_Prepared]:
                 source, Path(tmp) / "src", secrets_dir=config.secrets_dir, cache_dir=config.cache_dir
             )
             reader = make_reader(obj.namespace, secrets_dir=config.secrets_dir, home=home)
-            manifests = render(obj, root, read=reader, config=config)
-            yield _Prepared(obj, manifests, ctx.status.get(ref), config, connect, home)
+            engine, plain = fleet.split(render(obj, root, read=reader, config=config))
+            owned = fleet.catalog_objects(
+                engine,
+                target_namespace=obj.spec.get("targetNamespace"),
+                default_namespace=config.default_namespace,
+            )
+            for item in owned:
+                set_owner(item, obj.ref)
+            yield _Prepared(obj, plain, ctx.status.get(ref), config, connect, home, owned, ctx.catalog)
     finally:
         for cluster in opened:
             cluster.close()
@@ -179,7 +196,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     try:
         if args.target.lower() in _KUSTOMIZATION and args.name:
             with _kustomization(args) as prepared:
-                _print_stream(_applied(prepared), mask_secrets=not args.show_secrets)
+                # The sync's order: catalog objects first, then the cluster's in apply order.
+                stream = [_AsManifest(o.to_dict()) for o in prepared.owned]
+                stream += _applied(prepared) if prepared.manifests else []
+                _print_stream(stream, mask_secrets=not args.show_secrets)
             return 0
         if args.name:
             return common.fail(
@@ -199,6 +219,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from gitops_tasks.sources import GitError
+    from gitops_tasks.store.catalog import OwnershipConflict
+    from gitops_tasks.sync import fleet
     from gitops_tasks.sync import inventory as inv
     from gitops_tasks.sync.diff import diff_plan, diff_prune
     from gitops_tasks.sync.errors import SyncError
@@ -209,15 +231,22 @@ def cmd_diff(args: argparse.Namespace) -> int:
     try:
         with _kustomization(args) as prepared:
             obj, config = prepared.obj, prepared.config
-            cluster = target_cluster(obj, connect=prepared.connect, home=prepared.home, config=config)
-            try:
-                plan = plan_for(obj, prepared.manifests, scope=cluster.scope, config=config)
-                diffs = diff_plan(plan, cluster)
-                if obj.spec.get("prune"):
-                    stale = inv.stale(inv.from_status(prepared.status), plan.inventory)
-                    diffs += diff_prune(stale, cluster, owner_of(obj))
-            finally:
-                cluster.close()
+            in_catalog = _catalog_changes(prepared)
+            diffs = []
+            previous = inv.from_status(prepared.status)
+            if prepared.manifests or any(not fleet.is_catalog_entry(oid) for oid in previous):
+                cluster = target_cluster(obj, connect=prepared.connect, home=prepared.home, config=config)
+                try:
+                    plan = plan_for(obj, prepared.manifests, scope=cluster.scope, config=config)
+                    diffs = diff_plan(plan, cluster)
+                    if obj.spec.get("prune"):
+                        stale = inv.stale(previous, {**plan.inventory, **fleet.inventory(prepared.owned)})
+                        stale = {oid: v for oid, v in stale.items() if not fleet.is_catalog_entry(oid)}
+                        diffs += diff_prune(stale, cluster, owner_of(obj))
+                finally:
+                    cluster.close()
+    except OwnershipConflict as exc:
+        return common.fail(f"ownership conflict: {exc}", 2)
     except (SyncError, GitError) as exc:
         return common.fail(exc.message, 2)
     except LookupError as exc:
@@ -225,6 +254,19 @@ def cmd_diff(args: argparse.Namespace) -> int:
     changed = [d for d in diffs if d.changes]
     for d in changed:
         print(d.text, end="" if d.text.endswith("\n") else "\n")
-    summary = ", ".join(f"{d.id} {d.action}" for d in changed) or "no changes"
+    for line in in_catalog:
+        print(f"► {line} (catalog)")
+    summary = ", ".join([*in_catalog, *(f"{d.id} {d.action}" for d in changed)]) or "no changes"
     print(f"{obj.ref}: {summary}", file=sys.stderr)
-    return 1 if changed else 0
+    return 1 if changed or in_catalog else 0
+
+
+def _catalog_changes(prepared: _Prepared) -> list[str]:
+    """What a sync would change in the catalog: ``Kustomization/ns/name created`` or
+    ``configured`` (raises ``OwnershipConflict`` when another Kustomization manages one)."""
+    from beat_schedule import entry_for
+
+    applied = prepared.catalog.apply(
+        prepared.owned, entry_for=entry_for, dry_run=True, owner=prepared.obj.ref
+    )
+    return [f"{a.ref.key} {a.action}" for a in applied if a.action != "unchanged"]

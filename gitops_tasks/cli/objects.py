@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "apply",
         "validate object YAML and store it in the catalog (all or nothing)",
         "examples:\n  gitops-tasks apply -f clusters/staging --dry-run\n"
-        "  gitops-tasks apply -f repo.yaml -f policies/",
+        "  gitops-tasks apply -f repo.yaml -f policies/\n"
+        "a directory is read as a sync builds it (kustomize where a kustomization.yaml is); only\n"
+        "gitops-tasks objects (Flux's and gitops-tasks.io kinds) are stored, cluster objects skipped",
     )
     p.add_argument("-f", "--filename", action="append", required=True, help="file or directory (repeatable)")
     p.add_argument(
@@ -34,6 +36,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "-s", "--silent", action="store_true", help="delete without asking for confirmation (for scripts)"
     )
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="for a Kustomization with prune: true, wait until its objects are collected and it is gone",
+    )
+    p.add_argument("--timeout", default="5m", help="how long --wait waits (Go duration; default 5m)")
     p.set_defaults(func=cmd_delete)
 
     p = _with_examples(
@@ -86,6 +94,7 @@ _DELETE_EXAMPLES = """\
 examples:
   gitops-tasks delete gitrepository podinfo -n flux-system      # asks: y deletes, anything else keeps
   gitops-tasks delete kustomization apps --silent               # no question (scripts, CI)
+  gitops-tasks delete ks apps -s --wait    # prune: true: its objects go first (cluster and catalog)
   echo y | gitops-tasks delete gitrepository podinfo            # the answer may come from a pipe
 """
 
@@ -120,11 +129,11 @@ def object_args(parser: argparse.ArgumentParser) -> None:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     from beat_schedule import entry_for
-    from gitops_tasks.objects import LoadError, load_paths
+    from gitops_tasks.objects import LoadError
 
     settings = common.settings()
     try:
-        objects = load_paths(args.filename, default_namespace=settings.default_namespace)
+        tree = load_fleet(args.filename, default_namespace=settings.default_namespace)
     except LoadError as exc:
         for error in exc.errors:
             print(f"error: {error}", file=sys.stderr)
@@ -135,36 +144,122 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if verdict.lost:
         print(f"warning: {common.loss_text(ctx, settings, verdict)}", file=sys.stderr)
     results = ctx.catalog.apply(
-        objects, entry_for=entry_for, dry_run=args.dry_run, replaces=verdict.seen if verdict.lost else ""
+        tree.objects, entry_for=entry_for, dry_run=args.dry_run, replaces=verdict.seen if verdict.lost else ""
     )
     common.remember_epoch(ctx, settings)
     suffix = " (dry run)" if args.dry_run else ""
     for applied in results:
-        print(f"{applied.ref.kind}/{applied.ref.namespace}/{applied.ref.name} {applied.action}{suffix}")
+        line = f"{applied.ref.kind}/{applied.ref.namespace}/{applied.ref.name} {applied.action}{suffix}"
+        if applied.owner is not None and applied.owner != applied.ref and applied.action != "unchanged":
+            line += f" (managed by {applied.owner}: its next sync restores the copy in Git)"
+        print(line)
+    if tree.skipped:
+        shown = ", ".join(tree.skipped[:3]) + (
+            f", and {len(tree.skipped) - 3} more" if len(tree.skipped) > 3 else ""
+        )
+        noun = "object" if len(tree.skipped) == 1 else "objects"
+        print(
+            f"skipped {len(tree.skipped)} cluster {noun} ({shown}): a Kustomization's sync applies "
+            "them to the cluster, apply stores only gitops-tasks objects",
+            file=sys.stderr,
+        )
     if not results:
         print("no objects found", file=sys.stderr)
     return 0
 
 
+def load_fleet(paths: list[str], *, default_namespace: str) -> Any:
+    """``apply -f``'s reading: files, and directories built as a sync builds them (a directory
+    with a kustomization file through kustomize). Raises ``LoadError``."""
+    from pathlib import Path
+
+    from gitops_tasks.objects.loader import load_tree
+    from gitops_tasks.sync.build import Builder, kustomization_file
+    from gitops_tasks.sync.errors import SyncError
+
+    def kustomize(directory: Path) -> list[tuple[dict[str, Any], str]]:
+        here = Path.cwd().resolve()
+        real = directory.resolve()
+        root = here if real == here or here in real.parents else real
+        try:
+            built = Builder(root).kustomize(real, check_refs=False)
+        except SyncError as exc:
+            raise ValueError(f"{directory}: {exc.message}") from None
+        return [(m.obj, m.origin) for m in built]
+
+    return load_tree(
+        paths,
+        kustomize=kustomize,
+        is_overlay=lambda d: kustomization_file(d) is not None,
+        default_namespace=default_namespace,
+    )
+
+
 def cmd_delete(args: argparse.Namespace) -> int:
+    from beat_schedule import entry_for
     from gitops_tasks.objects.model import ObjectRef
+    from gitops_tasks.objects.ownership import owner_of
 
     settings = common.settings()
     ctx = common.stores(settings)
     ref = ObjectRef(common.kind(args.kind), args.namespace or settings.default_namespace, args.name)
-    if ctx.catalog.get(ref) is None:
+    obj = ctx.catalog.get(ref)
+    if obj is None:
         common.exit_if_gone(ctx, settings)
         print(f"error: {ref} not found", file=sys.stderr)
         return 1
     if not args.silent and not _confirmed(f"Are you sure you want to delete {ref}? [y/N] "):
         return 1
-    if not ctx.catalog.delete(ref):
+    owner = owner_of(obj)
+    if owner is not None and owner != ref:
+        print(
+            f"warning: {ref} is managed by {owner}; its next sync creates it again unless it is "
+            "removed from Git",
+            file=sys.stderr,
+        )
+    removed = ctx.catalog.remove(obj, entry_for=entry_for)
+    if removed.action == "gone":
         common.exit_if_gone(ctx, settings)
         print(f"error: {ref} not found", file=sys.stderr)
         return 1
+    if removed.action == "deleting":
+        from gitops_tasks.cli.run import request_reconcile
+
+        ctx.events.emit(
+            ref, severity="info", reason="Deleting", message=f"{ref} marked for deletion: {removed.detail}"
+        )
+        request_reconcile(ctx, ref, quiet=True)
+        print(
+            f"{ref.key} marked for deletion; a worker garbage-collects what it owns "
+            "(prune: true), then deletes it"
+        )
+        return _wait_deleted(ctx, ref, args.timeout) if args.wait else 0
     ctx.events.emit(ref, severity="info", reason="Deleted", message=f"{ref} deleted from the catalog")
     print(f"{ref.key} deleted")
     return 0
+
+
+def _wait_deleted(ctx: Any, ref: Any, timeout: str) -> int:
+    import time
+
+    from gitops_tasks.objects import parse_duration
+    from gitops_tasks.store.summary import condition
+
+    deadline = time.monotonic() + parse_duration(timeout)
+    shown = ""
+    while time.monotonic() < deadline:
+        if ctx.catalog.get(ref) is None:
+            print(f"✔ {ref} deleted", flush=True)
+            return 0
+        ready = condition(ctx.status.get(ref), "Ready") or {}
+        if ready.get("status") == "False" and ready.get("message") != shown:
+            shown = str(ready.get("message"))
+            print(f"◎ {ready.get('reason')}: {shown}", flush=True)
+        time.sleep(0.2)
+    print(
+        f"✗ timed out after {timeout} waiting for {ref} to be deleted (is a worker running?)", file=sys.stderr
+    )
+    return 1
 
 
 #: ``get sources WHAT``: the kinds each of flux's groupings holds in this version.

@@ -130,6 +130,10 @@ def _runnable(ctx: Any, settings: Any, ref: Any, task_by_kind: dict[str, str]) -
 
 
 def _request(ctx: Any, ref: Any) -> str:
+    return request_reconcile(ctx, ref)
+
+
+def request_reconcile(ctx: Any, ref: Any, *, quiet: bool = False) -> str:
     """Record a reconcile request for ``ref`` and queue its task on the priority queue: the token."""
     from gitops_tasks.app import app
     from gitops_tasks.tasks.enqueue import enqueue
@@ -137,7 +141,8 @@ def _request(ctx: Any, ref: Any) -> str:
     token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") + "-" + secrets.token_hex(3)
     ctx.status.request(ref, token)
     enqueue(app, ctx.guard, ctx.keys, ref, reason="manual", queue="priority", force=True)
-    print(f"► requested reconcile of {ref} ({token})", flush=True)
+    if not quiet:
+        print(f"► requested reconcile of {ref} ({token})", flush=True)
     return token
 
 

@@ -15,13 +15,16 @@ from typing import Any
 import yaml
 
 from gitops_tasks.objects.model import Object
+from gitops_tasks.objects.ownership import deleting, owner_of
 from gitops_tasks.redact import redact
 from gitops_tasks.store.events import Event
 from gitops_tasks.store.summary import condition
 
 
 def state(obj: Object, status: dict[str, Any]) -> str:
-    """One word: Suspended, Reconciling, Stalled, Ready, Failed or Pending."""
+    """One word: Terminating, Suspended, Reconciling, Stalled, Ready, Failed or Pending."""
+    if deleting(obj):
+        return "Terminating"
     if obj.suspended:
         return "Suspended"
     if (condition(status, "Reconciling") or {}).get("status") == "True":
@@ -98,6 +101,7 @@ def rows(
             "message": ready.get("message", ""),
             "revision": revision(status),
             "suspended": obj.suspended,
+            "owner": _owner(obj),
             "lastRun": status.get("lastRunTime"),
             "nextRun": None if next_run is None or obj.suspended else _iso(next_run),
             "status": _masked(status),
@@ -111,6 +115,12 @@ def rows(
                 row["message"] = f"{row['message']}; last error: {sent['lastError']}".lstrip("; ")
         out.append(row)
     return out
+
+
+def _owner(obj: Object) -> str:
+    """``Kustomization/<namespace>/<name>`` that manages ``obj`` from Git ("" when hand-applied)."""
+    owner = owner_of(obj)
+    return owner.key if owner is not None else ""
 
 
 def _masked(data: dict[str, Any]) -> dict[str, Any]:
@@ -180,15 +190,16 @@ def table(
     header: bool = True,
 ) -> str:
     """The rows as aligned columns, READY and STATUS coloured by ``style``. A message longer than
-    the room left wraps onto continuation lines (never cut); ``-o wide`` adds INTERVAL and SUSPENDED
-    and shows messages in full on their row. ``header=False``: the rows alone (``get --watch``)."""
+    the room left wraps onto continuation lines (never cut); ``-o wide`` adds INTERVAL, SUSPENDED
+    and OWNER (the Kustomization managing the object from Git) and shows messages in full on their
+    row. ``header=False``: the rows alone (``get --watch``)."""
     style = style or Style()
     lines = [_cells(item, now=time.time() if now is None else now, wide=style.wide) for item in items]
     if not lines:
         return ""
     headers = list(_HEADERS)
     if style.wide:
-        headers[-1:-1] = ["INTERVAL", "SUSPENDED"]
+        headers[-1:-1] = ["INTERVAL", "SUSPENDED", "OWNER"]
     if all_namespaces:
         headers.insert(0, "NAMESPACE")
         for item, row in zip(items, lines, strict=True):
@@ -229,7 +240,11 @@ def _cells(item: dict[str, Any], *, now: float, wide: bool) -> list[str]:
         _relative(_parse_iso(item["nextRun"]), now) if item["nextRun"] else "-",
     ]
     if wide:
-        cells += [str(item["spec"].get("interval") or "-"), "True" if item["suspended"] else "False"]
+        cells += [
+            str(item["spec"].get("interval") or "-"),
+            "True" if item["suspended"] else "False",
+            item.get("owner") or "-",
+        ]
     return [*cells, " ".join(item["message"].split()) or "-"]
 
 

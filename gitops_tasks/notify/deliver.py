@@ -32,7 +32,7 @@ import requests
 
 from gitops_tasks.notify import providers
 from gitops_tasks.notify.config import ConfigError, provider_config, secret_values
-from gitops_tasks.notify.message import Event, NotSendable, ProviderConfig, Request
+from gitops_tasks.notify.message import Event, InvalidProvider, NotSendable, ProviderConfig, Request
 from gitops_tasks.notify.outbox import Outbox, Record
 from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.redact import redact
@@ -91,6 +91,19 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
+def _json_refusal(response: requests.Response, ok_field: str) -> str | None:
+    """None when the JSON body's ``ok_field`` is true (Slack's Web API answers errors with 200 and
+    ``{"ok": false, "error": "channel_not_found"}``), else the service's error word."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "answer is not JSON"
+    if isinstance(body, dict) and body.get(ok_field) is True:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error)[:100] if error else f"'{ok_field}' is not true"
+
+
 def _where(request: Request) -> str:
     """The request as text that holds no secret: method and host only (webhook paths carry tokens)."""
     parts = urlsplit(request.url)
@@ -142,10 +155,18 @@ def send_requests(
             except requests.RequestException as exc:
                 return Sent("retry", f"{_where(request)}: {type(exc).__name__}")
             code = response.status_code
+            what = f"{_where(request)}: HTTP {code} {response.reason or ''}".rstrip()
+            if 200 <= code < 300 and request.json_ok_field:
+                refusal = _json_refusal(response, request.json_ok_field)
+                response.close()
+                if refusal == "ratelimited":
+                    return Sent("throttled", f"{what} ({refusal})", _retry_after(response))
+                if refusal is not None:
+                    return Sent("failed", f"{what} ({refusal})")
+                continue
             response.close()
             if 200 <= code < 300:
                 continue
-            what = f"{_where(request)}: HTTP {code} {response.reason or ''}".rstrip()
             if code == 429:
                 return Sent("throttled", what, _retry_after(response))
             if code >= 500 or code == 408:
@@ -225,6 +246,8 @@ class Deliverer:
             return "skipped"
         except ConfigError as exc:
             return self._retry(record, alert_ref, subject, str(exc), None, now)
+        except InvalidProvider as exc:
+            return self._end(record, alert_ref, subject, redact(str(exc), secrets))
         except (ValueError, KeyError, TypeError) as exc:
             return self._end(record, alert_ref, subject, redact(f"{type(exc).__name__}: {exc}", secrets))
 

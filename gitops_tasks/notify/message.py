@@ -31,17 +31,20 @@ class Event:
 
 @dataclass(frozen=True)
 class ProviderConfig:
-    """A Provider's spec with its secrets resolved (never logged; never a task argument)."""
+    """A Provider's spec with its secrets resolved (never logged; never a task argument).
+
+    Fields that may hold a secret (webhook URLs carry tokens) are left out of ``repr``, so a
+    traceback or a log line showing the object shows none of them."""
 
     type: str
-    address: str = ""
+    address: str = field(default="", repr=False)
     channel: str = ""
     username: str = ""
-    token: str = ""
-    password: str = ""
+    token: str = field(default="", repr=False)
+    password: str = field(default="", repr=False)
     #: Extra headers (the secret's ``headers`` key, YAML mapping).
-    headers: dict[str, str] = field(default_factory=dict)
-    proxy: str = ""
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    proxy: str = field(default="", repr=False)
     timeout_s: float = 15.0
     #: PEM of the CA (``certSecretRef``'s ``ca.crt``), "" for the system store.
     ca_pem: str = ""
@@ -52,15 +55,26 @@ class ProviderConfig:
 
 @dataclass(frozen=True)
 class Request:
-    """One HTTP request a provider type wants sent."""
+    """One HTTP request a provider type wants sent. Its URL (Telegram's has the bot token, webhook
+    URLs are credentials), headers and body are left out of ``repr``: log the method and host."""
 
     method: str
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
+    url: str = field(repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    body: bytes = field(default=b"", repr=False)
+    #: When set, a 2xx answer is a success only if its JSON body has this field ``true``: Slack's
+    #: Web API (``chat.postMessage``) answers errors with 200 and ``{"ok": false, "error": ...}``.
+    json_ok_field: str = ""
 
 
 class NotSendable(ValueError):
     """The event cannot be sent by this provider (e.g. a commit status without a revision).
 
     Delivery ends the record quietly at DEBUG (Flux skips such events too)."""
+
+
+class InvalidProvider(ValueError):
+    """The Provider's spec or secret cannot produce a request (a missing token, channel or
+    address, an address that names no repository). The message names the field and never
+    contains a secret's value; retrying cannot help, so delivery ends the record with
+    ``NotificationDispatchFailed``."""

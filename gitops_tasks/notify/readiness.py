@@ -9,9 +9,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitops_tasks.notify import providers
-from gitops_tasks.notify.config import ConfigError, provider_config, secret_refs
+from gitops_tasks.notify.config import ConfigError, provider_config, secret_refs, secret_values
+from gitops_tasks.notify.message import Event, InvalidProvider, NotSendable
 from gitops_tasks.objects.model import Object
 from gitops_tasks.objects.outcome import Outcome
+from gitops_tasks.redact import redact
+
+#: The event a Provider's type is tried with: a Provider whose spec or secret cannot make a
+#: request for it (a missing token or channel) is not Ready.
+_PROBE = Event(
+    kind="Kustomization",
+    namespace="default",
+    name="probe",
+    severity="info",
+    reason="Probe",
+    message="readiness probe",
+    revision="main@sha1:" + "0" * 40,
+    api_version="kustomize.toolkit.fluxcd.io/v1",
+    controller="kustomize-controller",
+)
 
 
 def provider_outcome(provider: Object, *, secrets_dir: Path) -> Outcome:
@@ -22,10 +38,15 @@ def provider_outcome(provider: Object, *, secrets_dir: Path) -> Outcome:
         message = f"{where}: type {kind!r} is not sent; supported: {supported}"
         return Outcome("stalled", "UnsupportedType", message)
     try:
-        provider_config(provider, secrets_dir=secrets_dir)
+        config = provider_config(provider, secrets_dir=secrets_dir)
+        providers.build(config, _PROBE)
+    except NotSendable:
+        pass  # a type that skips some events (commit statuses without a commit): still ready
+    except InvalidProvider as exc:
+        return Outcome("stalled", "InvalidProvider", f"{where}: {redact(str(exc), secret_values(config))}")
     except ConfigError as exc:
         return Outcome("stalled", exc.reason, f"{where}: {exc}")
-    except ValueError as exc:
+    except ValueError as exc:  # a malformed spec.timeout
         return Outcome("stalled", "InvalidProvider", f"{where}: {exc}")
     secrets = ", ".join(f"{f} {name}" for f, name in secret_refs(provider))
     message = f"{where} is ready" + (f" (secrets: {secrets})" if secrets else "")

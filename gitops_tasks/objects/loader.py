@@ -7,7 +7,8 @@ Every problem in every document is collected before anything is returned, and ea
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from gitops_tasks.objects import specs
 from gitops_tasks.objects.kinds import KIND_INFO, KINDS, KindInfo
 from gitops_tasks.objects.model import Object
 from gitops_tasks.objects.names import name_problem, namespace_problem
+from gitops_tasks.objects.ownership import group_of, is_engine_group
 from gitops_tasks.objects.schema import FieldError, MapOfStr, Str, validate
 from gitops_tasks.objects.yamlload import Document, YAMLSyntaxError, load_documents
 
@@ -43,11 +45,15 @@ _STRING_MAP = MapOfStr()
 class _Loader:
     """Accumulates objects and errors across files; identity clashes are checked across all."""
 
-    def __init__(self, default_namespace: str) -> None:
+    def __init__(self, default_namespace: str, *, skip_plain: bool = False) -> None:
         self.default_namespace = default_namespace
         self.objects: list[Object] = []
         self.errors: list[str] = []
         self.first_seen: dict[str, str] = {}
+        #: With ``skip_plain``: documents of other API groups (cluster objects) are not errors but
+        #: listed here (``Kind/name (where)``).
+        self.skip_plain = skip_plain
+        self.skipped: list[str] = []
 
     def add_text(self, text: str, filename: str) -> None:
         try:
@@ -59,7 +65,14 @@ class _Loader:
             self.add_document(doc)
 
     def add_document(self, doc: Document) -> None:
-        where = f"{doc.filename}:{doc.line}"
+        self._add(doc, lambda line: f"{doc.filename}:{line}")
+
+    def add_manifest(self, data: dict[str, Any], where: str) -> None:
+        """Validate one built document (``where``: its origin, e.g. ``apps.yaml: document 2``)."""
+        self._add(Document(filename=where, line=0, data=data), lambda _line: where)
+
+    def _add(self, doc: Document, where_at: Callable[[int], str]) -> None:
+        where = where_at(doc.line)
         data = doc.data
         if not isinstance(data, dict):
             got = "a list" if isinstance(data, list) else f"{type(data).__name__} {data!r}"
@@ -67,20 +80,25 @@ class _Loader:
             return
         problems: list[FieldError] = []
         kind, api_version = data.get("kind"), data.get("apiVersion")
+        if self.skip_plain and _is_plain(api_version, kind):
+            meta = data.get("metadata")
+            name = meta.get("name") if isinstance(meta, dict) else None
+            self.skipped.append(f"{kind}/{name or '<unnamed>'} ({where})")
+            return
         spec: Any = data.get("spec")
         name, namespace, metadata = self._metadata(data.get("metadata"), problems)
         label = _label(kind, namespace, data.get("metadata"))
         for key in data:
             if key not in _TOP_FIELDS and key not in _IGNORED_TOP:
                 problems.append(FieldError((key,), f"unknown field; expected {', '.join(_TOP_FIELDS)}"))
-        info = _kind_info(kind, problems)
+        info = _kind_info(kind, problems, api_version)
         if info is not None:
             _check_spec(info, api_version, spec, problems)
         messages = [(line, f"{label}: {text}") for line, text in doc.problems]
         messages += [(doc.line_of(p.path), f"{label}: {p}") for p in problems]
         if messages:
             messages.sort(key=lambda item: item[0])
-            self.errors.extend(f"{doc.filename}:{line}: {text}" for line, text in messages)
+            self.errors.extend(f"{where_at(line)}: {text}" for line, text in messages)
             return
         obj = Object(str(api_version), str(kind), str(name), namespace, spec, metadata, source=where)
         first = self.first_seen.setdefault(obj.ref.key, where)
@@ -122,6 +140,13 @@ class _Loader:
         return self.objects
 
 
+def _is_plain(api_version: Any, kind: Any) -> bool:
+    """A cluster object: an apiVersion and kind of a group that is not the engine's."""
+    if not isinstance(api_version, str) or not api_version or not isinstance(kind, str) or not kind:
+        return False
+    return not is_engine_group(group_of(api_version))
+
+
 def _label(kind: Any, namespace: str, meta: Any) -> str:
     """``Kind namespace/name`` as written, even when invalid, so the user can find the object."""
     raw = meta.get("name") if isinstance(meta, dict) else None
@@ -129,13 +154,17 @@ def _label(kind: Any, namespace: str, meta: Any) -> str:
     return f"{kind if isinstance(kind, str) and kind else 'object'} {namespace}/{name}"
 
 
-def _kind_info(kind: Any, problems: list[FieldError]) -> KindInfo | None:
+def _kind_info(kind: Any, problems: list[FieldError], api_version: Any = None) -> KindInfo | None:
     info = KIND_INFO.get(kind) if isinstance(kind, str) else None
     if kind is None:
         problems.append(FieldError(("kind",), f"required field is missing; one of: {', '.join(KINDS)}"))
     elif info is None:
+        group = f" of {group_of(api_version)}" if isinstance(api_version, str) and "/" in api_version else ""
         problems.append(
-            FieldError(("kind",), f"unknown kind {kind}; this loader accepts: {', '.join(KINDS)}")
+            FieldError(
+                ("kind",),
+                f"kind {kind}{group} is not one gitops-tasks reconciles; supported kinds: {', '.join(KINDS)}",
+            )
         )
     return info
 
@@ -166,6 +195,17 @@ def _legacy(kind: str, api_version: str, spec: Any) -> list[FieldError]:
     ]
 
 
+def load_manifests(
+    manifests: Iterable[tuple[dict[str, Any], str]], *, default_namespace: str = "default"
+) -> list[Object]:
+    """Validate built documents ``(data, origin)`` of the engine's kinds exactly as ``apply``
+    does. Raises :class:`LoadError` listing every problem, each prefixed with its origin."""
+    loader = _Loader(default_namespace)
+    for data, where in manifests:
+        loader.add_manifest(data, where)
+    return loader.result()
+
+
 def load_text(text: str, *, filename: str = "<text>", default_namespace: str = "default") -> list[Object]:
     """Validate every document in ``text``. Raises :class:`LoadError` listing all problems."""
     loader = _Loader(default_namespace)
@@ -182,16 +222,75 @@ def load_paths(paths: Sequence[str | Path], *, default_namespace: str = "default
     """
     loader = _Loader(default_namespace)
     for path in _files(paths, loader.errors):
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            loader.errors.append(f"{path}: not UTF-8 text")
-            continue
-        except OSError as exc:
-            loader.errors.append(f"{path}: cannot read: {exc.strerror or exc}")
-            continue
-        loader.add_text(text, str(path))
+        _read(loader, path)
     return loader.result()
+
+
+#: Builds a kustomize overlay directory: ``(document, origin)`` for each object it renders.
+Kustomize = Callable[[Path], "list[tuple[dict[str, Any], str]]"]
+
+
+@dataclass
+class Tree:
+    """What :func:`load_tree` found: the engine's objects, and the cluster objects it skipped."""
+
+    objects: list[Object]
+    skipped: list[str]
+
+
+def load_tree(
+    paths: Sequence[str | Path],
+    *,
+    kustomize: Kustomize,
+    is_overlay: Callable[[Path], bool],
+    default_namespace: str = "default",
+) -> Tree:
+    """Load files and fleet directories the way a Kustomization's sync builds them: a directory
+    that ``is_overlay`` (holds a kustomization file) is built with ``kustomize``; any other is read
+    recursively (``*.yaml``/``*.yml``, sorted, hidden entries skipped). Documents of the engine's
+    groups are validated as :func:`load_paths` does; cluster objects are skipped and listed.
+    Raises :class:`LoadError` listing every problem (nothing is returned then)."""
+    loader = _Loader(default_namespace, skip_plain=True)
+
+    def walk(directory: Path) -> None:
+        if is_overlay(directory):
+            try:
+                built = kustomize(directory)
+            except ValueError as exc:
+                loader.errors.append(str(exc))
+                return
+            for data, where in built:
+                loader.add_manifest(data, where)
+            return
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=True):
+                walk(Path(entry.path))
+            elif entry.name.endswith(YAML_SUFFIXES):
+                _read(loader, Path(entry.path))
+
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            walk(path)
+        elif path.is_file():
+            _read(loader, path)
+        else:
+            loader.errors.append(f"{given}: no such file or directory")
+    return Tree(loader.result(), loader.skipped)
+
+
+def _read(loader: _Loader, path: Path) -> None:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        loader.errors.append(f"{path}: not UTF-8 text")
+        return
+    except OSError as exc:
+        loader.errors.append(f"{path}: cannot read: {exc.strerror or exc}")
+        return
+    loader.add_text(text, str(path))
 
 
 def _files(paths: Sequence[str | Path], errors: list[str]) -> list[Path]:

@@ -28,14 +28,38 @@ FLUX_KINDS = (
 )  # fmt: skip
 
 
-#: Provider ``spec.type`` values (notification-controller v1beta3).
+#: Provider ``spec.type`` values this engine sends (equal to ``notify.providers.SUPPORTED``, which
+#: objects/ cannot import; a unit test keeps them equal).
 PROVIDER_TYPES = (
-    "slack", "discord", "msteams", "rocket", "generic", "generic-hmac", "github", "gitlab", "gitea",
-    "giteapullrequestcomment", "bitbucketserver", "bitbucket", "azuredevops", "googlechat",
-    "googlepubsub", "webex", "sentry", "azureeventhub", "telegram", "lark", "matrix", "opsgenie",
-    "alertmanager", "grafana", "githubdispatch", "githubpullrequestcomment",
-    "gitlabmergerequestcomment", "pagerduty", "datadog", "nats", "zulip", "otel",
+    "alertmanager", "azuredevops", "bitbucket", "bitbucketserver", "discord", "generic",
+    "generic-hmac", "gitea", "github", "githubdispatch", "gitlab", "googlechat", "grafana", "lark",
+    "matrix", "msteams", "opsgenie", "pagerduty", "rocket", "slack", "telegram", "webex", "zulip",
 )  # fmt: skip
+
+#: Flux's other Provider types (notification-controller v1beta3): refused at apply, by name.
+FLUX_ONLY_PROVIDER_TYPES = (
+    "giteapullrequestcomment", "googlepubsub", "sentry", "azureeventhub",
+    "githubpullrequestcomment", "gitlabmergerequestcomment", "datadog", "nats", "otel", "zoom",
+    "incident.io",
+)  # fmt: skip
+
+
+class ProviderType(Enum):
+    """``spec.type``: one of :data:`PROVIDER_TYPES`; a Flux type this engine does not send is
+    refused with that said, never accepted and silently ignored."""
+
+    def __init__(self) -> None:
+        super().__init__(*PROVIDER_TYPES)
+
+    def check(self, value: Any, path: Path, errors: list[FieldError]) -> None:
+        if value in FLUX_ONLY_PROVIDER_TYPES:
+            supported = ", ".join(self.values)
+            errors.append(
+                FieldError(path, f"Flux's type {value} is not sent by this engine; supported: {supported}")
+            )
+        else:
+            super().check(value, path, errors)
+
 
 #: Receiver ``spec.type`` values (notification-controller v1).
 RECEIVER_TYPES = (
@@ -59,7 +83,7 @@ def _receiver_auth(spec: dict[str, Any], path: Path) -> list[FieldError]:
 
 PROVIDER = Obj(
     {
-        "type": Enum(*PROVIDER_TYPES),
+        "type": ProviderType(),
         "interval": INTERVAL,
         "channel": Str(max_len=2048),
         "username": Str(max_len=2048),

@@ -20,6 +20,15 @@ import redis
 
 from gitops_tasks.objects.kinds import dependents_of, depends_on, source_ref
 from gitops_tasks.objects.model import Object, ObjectRef
+from gitops_tasks.objects.ownership import (
+    DELETION_KEY,
+    deleting,
+    has_finalizer,
+    inventory_id,
+    mark_deleting,
+    owner_of,
+    set_owner,
+)
 from gitops_tasks.store import marker
 from gitops_tasks.store.keys import Keys
 
@@ -38,6 +47,9 @@ IMAGE_POLICY = "ImagePolicy"
 
 #: Kinds that can depend on another object (through sourceRef, imageRepositoryRef or dependsOn).
 DEPENDENT_KINDS = ("ImagePolicy", "ImageUpdateAutomation", "Kustomization")
+
+#: Reason of the run owed to an object changed (or marked for deletion) while it was running.
+CHANGED_REASON = "changed"
 
 #: Version of the indexes kept beside the objects; an older or missing one is rebuilt by an apply.
 INDEX_VERSION = "2"
@@ -84,6 +96,27 @@ class Applied:
     ref: ObjectRef
     action: str
     generation: int
+    #: The Kustomization that owns the object after the apply (None: hand-applied).
+    owner: ObjectRef | None = None
+
+
+class OwnershipConflict(ValueError):
+    """Objects a Kustomization declares are already managed by another one (nothing was written)."""
+
+    def __init__(self, conflicts: list[str]) -> None:
+        self.conflicts = conflicts
+        shown = "; ".join(conflicts[:5]) + (f"; and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
+        super().__init__(shown)
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What pruning did to one owned object: ``deleted``, ``deleting`` (its finalizer runs
+    first), ``skipped`` (with why) or ``gone``."""
+
+    ref: ObjectRef
+    action: str
+    detail: str = ""
 
 
 class Catalog:
@@ -161,8 +194,15 @@ class Catalog:
         dry_run: bool = False,
         created_by: str = "apply",
         replaces: str = "",
+        owner: ObjectRef | None = None,
     ) -> list[Applied]:
         """Store every object in one transaction (all or nothing).
+
+        ``owner`` (a Kustomization's sync): the objects are labelled as its own; one that another
+        Kustomization owns and still declares raises :class:`OwnershipConflict` and nothing is
+        written. Without ``owner`` (a hand apply) an owned object keeps its owner's labels, so the
+        owner's next sync overwrites it (``Applied.owner`` says who). An object being deleted
+        stays so.
 
         The first apply of a catalog writes its marker too (``store.marker``: a new epoch, with
         ``created_by`` and, for a catalog re-created after a loss, the lost epoch ``replaces``).
@@ -181,7 +221,11 @@ class Catalog:
                     pipe.watch(self.keys.catalog, self.keys.catalog_indexes, self.keys.catalog_marker)
                     keys = [o.ref.key for o in objects]
                     existing: list[str | None] = list(pipe.hmget(self.keys.catalog, keys)) if keys else []  # type: ignore[call-overload]
-                    results = [_compare(obj, old) for obj, old in zip(objects, existing, strict=True)]
+                    olds = [Object.from_json(raw) if raw else None for raw in existing]
+                    self._own(pipe, objects, olds, owner)
+                    results = [
+                        _compare(obj, old, owner_of(obj)) for obj, old in zip(objects, existing, strict=True)
+                    ]
                     if dry_run:
                         pipe.unwatch()
                         return results
@@ -214,10 +258,109 @@ class Catalog:
                 except redis.WatchError:
                     continue
 
+    def _own(
+        self, pipe: Any, objects: list[Object], olds: list[Object | None], owner: ObjectRef | None
+    ) -> None:
+        """Set each object's owner labels (see :meth:`apply`); raise :class:`OwnershipConflict`."""
+        conflicts = []
+        for obj, old in zip(objects, olds, strict=True):
+            previous = owner_of(old) if old is not None else None
+            if owner is None:
+                if previous is not None and owner_of(obj) is None:
+                    set_owner(obj, previous)
+            else:
+                if (
+                    previous is not None
+                    and previous != owner
+                    and old is not None
+                    and self._claims(pipe, previous, old)
+                ):
+                    conflicts.append(
+                        f"{obj.ref} is already managed by {previous} (declared at {old.source or 'unknown'})"
+                    )
+                set_owner(obj, owner)
+            if old is not None and deleting(old):
+                obj.metadata[DELETION_KEY] = old.metadata[DELETION_KEY]
+        if conflicts:
+            pipe.unwatch()
+            raise OwnershipConflict(conflicts)
+
+    def _claims(self, pipe: Any, owner: ObjectRef, obj: Object) -> bool:
+        """True while ``owner`` still manages ``obj``: it exists, is not being deleted, and has not
+        yet recorded an inventory without ``obj`` (a first sync still on its way counts as a claim)."""
+        raw = pipe.hget(self.keys.catalog, owner.key)
+        if not raw or deleting(Object.from_json(raw)):
+            return False
+        status_raw = pipe.hget(self.keys.status, owner.key)
+        status = json.loads(status_raw) if status_raw else {}
+        if not status.get("lastAppliedRevision"):
+            return True
+        entries = (status.get("inventory") or {}).get("entries") or []
+        return any(isinstance(e, dict) and e.get("id") == inventory_id(obj) for e in entries)
+
+    def remove_owned(
+        self, owner: ObjectRef, refs: Iterable[ObjectRef], *, entry_for: EntryFactory
+    ) -> list[Removed]:
+        """Prune objects ``owner`` no longer declares: each one still labelled as ``owner``'s is
+        deleted, or marked for deletion and made due when it has a finalizer (a Kustomization with
+        ``prune``: it garbage-collects its own objects first). The owner itself is never pruned."""
+        out = []
+        for ref in refs:
+            obj = self.get(ref)
+            if obj is None:
+                out.append(Removed(ref, "gone"))
+            elif ref == owner:
+                out.append(Removed(ref, "skipped", "a Kustomization does not prune itself"))
+            elif owner_of(obj) != owner:
+                by = owner_of(obj)
+                out.append(
+                    Removed(ref, "skipped", f"now managed by {by}" if by else "not labelled as applied by it")
+                )
+            else:
+                out.append(self.remove(obj, entry_for=entry_for))
+        return out
+
+    def remove(self, obj: Object, *, entry_for: EntryFactory, now: float | None = None) -> Removed:
+        """Delete ``obj``, or, when it has a finalizer, mark it for deletion and make it due now
+        (its reconcile runs the finalizer and then deletes it)."""
+        if not has_finalizer(obj):
+            self.delete(obj.ref)
+            return Removed(obj.ref, "deleted")
+        return self.mark_deleting(obj.ref, entry_for=entry_for, now=now)
+
+    def mark_deleting(self, ref: ObjectRef, *, entry_for: EntryFactory, now: float | None = None) -> Removed:
+        now = time.time() if now is None else now
+        while True:
+            with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(self.keys.catalog)
+                    raw = cast("str | None", pipe.hget(self.keys.catalog, ref.key))
+                    if not raw:
+                        pipe.unwatch()
+                        return Removed(ref, "gone")
+                    obj = Object.from_json(raw)
+                    mark_deleting(obj, now)
+                    pipe.multi()
+                    pipe.hset(self.keys.catalog, ref.key, obj.to_json())
+                    entry = entry_for(obj) or {}
+                    pipe.hset(self.keys.schedule_meta, ref.key, json.dumps(entry))
+                    pipe.zadd(self.keys.schedule, {ref.key: now})
+                    pipe.hset(self.keys.pending, ref.key, CHANGED_REASON)
+                    pipe.execute()
+                    return Removed(ref, "deleting", "garbage-collecting what it owns first")
+                except redis.WatchError:
+                    continue
+
     def _write_entry(
         self, pipe: Any, obj: Object, entry: dict[str, Any] | None, *, due_now: bool, now: float
     ) -> None:
         key = obj.ref.key
+        if deleting(obj) and entry is not None:
+            # Being deleted: its finalizer runs now, suspended or not.
+            pipe.hset(self.keys.schedule_meta, key, json.dumps(entry))
+            pipe.zadd(self.keys.schedule, {key: now})
+            pipe.hset(self.keys.pending, key, CHANGED_REASON)
+            return
         if entry is None or obj.suspended:
             pipe.zrem(self.keys.schedule, key)
             if entry is None:
@@ -228,6 +371,9 @@ class Catalog:
         pipe.hset(self.keys.schedule_meta, key, json.dumps(entry))
         if due_now:
             pipe.zadd(self.keys.schedule, {key: now})
+            # A run of the object in progress read the old one: its finish owes a run of the new
+            # one (``store.runstate``; the next run's start clears this when none is in progress).
+            pipe.hset(self.keys.pending, key, CHANGED_REASON)
         else:
             pipe.zadd(self.keys.schedule, {key: now}, nx=True)
 
@@ -279,6 +425,7 @@ class Catalog:
                     pipe.hdel(self.keys.schedule_meta, ref.key)
                     pipe.hdel(self.keys.status, ref.key)
                     pipe.hdel(self.keys.requests, ref.key)
+                    pipe.hdel(self.keys.pending, ref.key)
                     pipe.delete(self.keys.guard(ref.key))
                     pipe.delete(self.keys.tags(ref.key))
                     if old_raw:
@@ -306,9 +453,9 @@ class Catalog:
         return list(self.client.zmscore(self.keys.schedule, [r.key for r in refs]))
 
 
-def _compare(obj: Object, old_raw: str | None) -> Applied:
+def _compare(obj: Object, old_raw: str | None, owner: ObjectRef | None = None) -> Applied:
     if old_raw is None:
-        return Applied(obj.ref, "created", 1)
+        return Applied(obj.ref, "created", 1, owner)
     old = Object.from_json(old_raw)
     generation = int(old.metadata.get("generation", 1))
     if old.spec_fingerprint() == obj.spec_fingerprint():
@@ -316,5 +463,5 @@ def _compare(obj: Object, old_raw: str | None) -> Applied:
             obj.metadata.get("labels"),
             obj.metadata.get("annotations"),
         )
-        return Applied(obj.ref, "unchanged" if same_meta else "configured", generation)
-    return Applied(obj.ref, "configured", generation + 1)
+        return Applied(obj.ref, "unchanged" if same_meta else "configured", generation, owner)
+    return Applied(obj.ref, "configured", generation + 1, owner)

@@ -92,11 +92,14 @@ def next_delay_s(
     """Seconds until the next run after ``outcome`` (DESIGN §3).
 
     success and stalled: the interval ±jitter (a stalled object is retried only at its interval,
-    never with backoff, so a fixed secret is picked up). waiting: ``retry_after_s`` or
+    never with backoff, so a fixed secret is picked up); a success with ``retry_after_s`` (a sync
+    that changed its own spec) runs again after that. waiting: ``retry_after_s`` or
     ``wait_retry_s``. transient: ``backoff_base_s · 2^(failures-1)``, capped by the interval and by
     ``backoff_max_s``, with full jitter on the upper half.
     """
     rng = rng or _RNG
+    if outcome.result == "success" and outcome.retry_after_s is not None:
+        return outcome.retry_after_s
     if outcome.result == "waiting":
         return outcome.retry_after_s if outcome.retry_after_s is not None else wait_retry_s
     if outcome.result == "transient":

@@ -31,7 +31,7 @@ DEFAULT_SETTLE_TIMEOUT_S = 30.0
 #: Seconds between two looks while waiting for the above.
 DEFAULT_SETTLE_POLL_S = 0.2
 #: Actions that changed the cluster.
-CHANGING = frozenset({"created", "configured", "recreated", "deleted"})
+CHANGING = frozenset({"created", "configured", "recreated", "deleted", "deleting"})
 
 
 @dataclass

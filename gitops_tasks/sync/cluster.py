@@ -29,7 +29,7 @@ from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
 from urllib3.exceptions import HTTPError
 
 from gitops_tasks.boundedyaml import describe, safe_load
-from gitops_tasks.sync.errors import ClusterError, KubeConfigError
+from gitops_tasks.sync.errors import ClusterError, KubeConfigError, NoClusterConfigured
 
 #: Field manager of every apply (``metadata.managedFields[].manager``).
 FIELD_MANAGER = "gitops-tasks"
@@ -61,6 +61,18 @@ class _DynamicClient(DynamicClient):
         return super().request(method, path, body=body, **params)
 
 
+def cluster_configured(env: dict[str, str] | None = None) -> bool:
+    """True when a default cluster configuration exists: a pod's service account, a file named by
+    ``$KUBECONFIG`` or ``~/.kube/config``."""
+    env = dict(os.environ) if env is None else env
+    if env.get("KUBERNETES_SERVICE_HOST"):
+        return True
+    paths = [p for p in env.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if not paths:
+        paths = [os.path.join(os.path.expanduser("~"), ".kube", "config")]
+    return any(os.path.isfile(p) for p in paths)
+
+
 class Cluster:
     """One Kubernetes API endpoint. Not thread-safe: one per reconcile (construction is cheap)."""
 
@@ -90,6 +102,11 @@ class Cluster:
     ) -> Cluster:
         """From a kubeconfig file; ``None``: in-cluster when running in a pod, else ``$KUBECONFIG``
         or ``~/.kube/config``. Raises :class:`KubeConfigError`."""
+        if path is None and not cluster_configured():
+            raise NoClusterConfigured(
+                "no cluster configured (set GITOPS_TASKS_KUBECONFIG or $KUBECONFIG, "
+                "or provide ~/.kube/config or a pod service account)"
+            )
         try:
             if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
                 configuration = k8s.Configuration()

@@ -98,6 +98,15 @@ class KubeConfigError(SyncError):
     """No usable cluster configuration: a missing or invalid kubeconfig (file or Secret)."""
 
 
+class NoClusterConfigured(KubeConfigError):
+    """No cluster is configured at all: no kubeconfig setting, ``$KUBECONFIG``, ``~/.kube/config``
+    or pod service account (the engine then runs cluster-less: catalog objects only)."""
+
+
+class OwnershipError(SyncError):
+    """An object of the build is managed by another Kustomization (Flux's "already managed")."""
+
+
 class SourceError(SyncError):
     """The source is missing, of an unsupported kind, or has no artifact yet (``waiting``)."""
 

@@ -27,12 +27,11 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitops_tasks.objects.ownership import OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL
 from gitops_tasks.sync.errors import PlanError
 from gitops_tasks.sync.inventory import Inventory, ObjId, obj_id, split_api_version
 from gitops_tasks.sync.manifests import Manifest
 
-OWNER_NAME_LABEL = "gitops-tasks.io/name"
-OWNER_NAMESPACE_LABEL = "gitops-tasks.io/namespace"
 IGNORE_KEY = "fluxcd.io/ignore"
 RECONCILE_KEY = "kustomize.toolkit.fluxcd.io/reconcile"
 SSA_KEY = "kustomize.toolkit.fluxcd.io/ssa"
@@ -304,6 +303,11 @@ def prune_verdict(live: Mapping[str, Any] | None, owner: Owner) -> str | None:
         return "already being deleted"
     if not owner.owns(live):
         return f"not labelled as applied by {owner}"
+    return kept_by_policy(live)
+
+
+def kept_by_policy(live: Mapping[str, Any]) -> str | None:
+    """Why the annotations or labels of ``live`` keep it from being pruned, or None."""
     for key in PRUNE_KEYS:
         if policy_value(live, key) == "disabled":
             return f"{key}: disabled"

@@ -32,15 +32,19 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from gitops_tasks.objects import timeout_s
 from gitops_tasks.objects.durations import parse_duration
-from gitops_tasks.objects.model import Object
+from gitops_tasks.objects.kinds import KIND_INFO
+from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.objects.outcome import Outcome
+from gitops_tasks.objects.ownership import group_of, is_engine_group
 from gitops_tasks.sources import GitError
+from gitops_tasks.store.catalog import OwnershipConflict
+from gitops_tasks.sync import fleet
 from gitops_tasks.sync import inventory as inv
 from gitops_tasks.sync.apply import CHANGING, Change, apply_plan, prune
 from gitops_tasks.sync.cluster import Cluster
@@ -48,16 +52,20 @@ from gitops_tasks.sync.errors import (
     BuildError,
     DependencyError,
     HealthError,
+    NoClusterConfigured,
+    OwnershipError,
     PathError,
     PruneError,
     SourceError,
     SubstituteError,
     SyncError,
 )
+from gitops_tasks.sync.fleet import Fleet
 from gitops_tasks.sync.health import Target, wait_healthy
 from gitops_tasks.sync.inputs import make_reader
+from gitops_tasks.sync.manifests import Manifest
 from gitops_tasks.sync.pipeline import SyncConfig, owner_of, plan_for, render, target_cluster
-from gitops_tasks.sync.plan import Plan
+from gitops_tasks.sync.plan import Plan, kept_by_policy
 from gitops_tasks.sync.source import Lookup, Source, check_dependencies, checkout, resolve_source
 from gitops_tasks.sync.synctag import move_sync_tag
 
@@ -100,23 +108,31 @@ def describe(changes: list[Change]) -> str:
     return ", ".join(shown[:MAX_LISTED_CHANGES]) + (f", and {extra} more" if extra > 0 else "")
 
 
-def health_targets(obj: Object, plan: Plan, changes: list[Change]) -> list[Target]:
-    """``spec.wait``: every applied object; else ``spec.healthChecks`` (namespace defaults to the
+def health_targets(
+    obj: Object, plan: Plan, changes: list[Change], owned: Sequence[Object] = ()
+) -> list[Target]:
+    """``spec.wait``: every applied object, cluster and catalog (a catalog object is healthy when
+    it is Ready at its generation; a Kustomization that declares itself does not wait for itself);
+    else ``spec.healthChecks`` (namespace defaults to the
     Kustomization's, apiVersion to the applied object's). Raises :class:`HealthError` (stalled)."""
     if obj.spec.get("wait"):
         skipped = {c.id for c in changes if c.action == "skipped"}
-        return [
+        return [fleet.target(o) for o in owned if o.ref != obj.ref] + [
             Target(p.api_version, p.id.kind, p.id.name, p.id.namespace)
             for p in plan.objects
             if p.id not in skipped
         ]
+    declared = [(p.id.kind, p.id.name, p.api_version) for p in plan.objects]
+    declared += [(o.kind, o.name, o.api_version) for o in owned]
     targets = []
     for index, check in enumerate(obj.spec.get("healthChecks") or []):
         kind, name = str(check["kind"]), str(check["name"])
         namespace = str(check.get("namespace") or obj.namespace)
         api_version = check.get("apiVersion") or next(
-            (p.api_version for p in plan.objects if (p.id.kind, p.id.name) == (kind, name)), None
+            (version for k, n, version in declared if (k, n) == (kind, name)), None
         )
+        if not api_version and kind in KIND_INFO:
+            api_version = KIND_INFO[kind].api_versions[0]
         if not api_version:
             raise HealthError(
                 f"spec.healthChecks[{index}]: apiVersion is required for {kind}/{name}, "
@@ -135,6 +151,7 @@ def reconcile(
     connect: Callable[[str | None], Cluster],
     config: SyncConfig,
     ensure_held: Callable[[], None] = lambda: None,
+    fleet: Fleet | None = None,
 ) -> Outcome:
     """Sync ``obj`` once and summarise it as an :class:`Outcome` (never raises a step's error).
 
@@ -142,8 +159,9 @@ def reconcile(
     also where ``substituteFrom`` and ``kubeConfig.secretRef`` are read before the secrets dir.
     ``ensure_held()`` runs before each change to the cluster or the repository (apply, prune, sync
     tag); whatever it raises (the worker's ``LockLost``) stops the sync there and propagates.
+    ``fleet`` is the catalog the build's gitops-tasks objects go into (see :mod:`.fleet`).
     """
-    run = _Run(obj, previous_status, connect=connect, config=config, ensure_held=ensure_held)
+    run = _Run(obj, previous_status, connect=connect, config=config, ensure_held=ensure_held, fleet=fleet)
     try:
         return run.execute(lookup)
     except GitError as exc:
@@ -165,8 +183,10 @@ class _Run:
         connect: Callable[[str | None], Cluster],
         config: SyncConfig,
         ensure_held: Callable[[], None],
+        fleet: Fleet | None = None,
     ) -> None:
         self.obj = obj
+        self.fleet = fleet
         self.ensure_held = ensure_held
         self.previous = previous
         self.connect = connect
@@ -174,6 +194,8 @@ class _Run:
         self.started = time.monotonic()
         self.facts: dict[str, Any] = {}
         self.opened: list[Cluster] = []
+        #: The revision changed this Kustomization's own spec: run again at once with it.
+        self.changed_itself = False
         self._home: Cluster | None = None
 
     def home(self) -> Cluster:
@@ -192,19 +214,37 @@ class _Run:
         source = resolve_source(obj, lookup)
         self.facts["lastAttemptedRevision"] = source.revision
         check_dependencies(obj, lookup)
+        previous = inv.from_status(self.previous)
         with tempfile.TemporaryDirectory(prefix="gitops-tasks-sync-") as tmp:
             dest = Path(tmp) / "src"
             root = checkout(source, dest, secrets_dir=config.secrets_dir, cache_dir=config.cache_dir)
             read = make_reader(obj.namespace, secrets_dir=config.secrets_dir, home=self.home)
-            manifests = render(obj, root, read=read, config=config)
-            cluster = target_cluster(obj, connect=self.connect, home=self.home, config=config)
-            self.opened.append(cluster)
-            plan = plan_for(obj, manifests, scope=cluster.scope, config=config)
+            engine, plain = fleet.split(render(obj, root, read=read, config=config))
+            owned = fleet.catalog_objects(
+                engine,
+                target_namespace=obj.spec.get("targetNamespace"),
+                default_namespace=config.default_namespace,
+            )
+            if owned and self.fleet is None:
+                raise BuildError(f"{engine[0].origin}: gitops-tasks objects need the catalog to sync into")
+            stale_cluster = (
+                {oid: v for oid, v in previous.items() if not fleet.is_catalog_entry(oid)}
+                if obj.spec.get("prune")
+                else {}
+            )
+            cluster: Cluster | None = None
+            plan = Plan()
+            if plain or stale_cluster:
+                cluster = self.cluster(plain)
+                plan = plan_for(obj, plain, scope=cluster.scope, config=config)
             self.ensure_held()
-            changes = apply_plan(plan, cluster)
+            changes = self.store(owned)
+            if cluster is not None:
+                self.ensure_held()
+                changes += apply_plan(plan, cluster)
             self.ensure_held()
-            changes += self.prune(plan, cluster)
-            self.wait_healthy(plan, changes, cluster)
+            changes += self.prune(plan, owned, cluster)
+            self.wait_healthy(plan, owned, changes, cluster)
             note = self.move_tag(source, root)
         self.facts["lastAppliedRevision"] = source.revision
         listed = describe(changes)
@@ -215,30 +255,94 @@ class _Run:
             facts=self.facts,
             revision=source.revision,
             changed=source.revision != self.previous.get("lastAppliedRevision") or bool(listed),
+            retry_after_s=0.0 if self.changed_itself else None,
         )
 
-    def prune(self, plan: Plan, cluster: Cluster) -> list[Change]:
-        """Record the new inventory; with ``spec.prune``, delete the stale objects (those that
-        could not be deleted stay in the inventory, to be tried again)."""
-        self.facts["inventory"] = inv.to_status(plan.inventory)
-        if not self.obj.spec.get("prune"):
+    def cluster(self, plain: list[Manifest]) -> Cluster:
+        """The cluster this Kustomization applies to; without one configured, a clear error
+        naming the first cluster object of the build (catalog objects alone need none)."""
+        try:
+            cluster = target_cluster(self.obj, connect=self.connect, home=self.home, config=self.config)
+        except NoClusterConfigured as exc:
+            if not plain:
+                raise
+            first = plain[0]
+            what = f"{first.obj.get('kind')}/{(first.obj.get('metadata') or {}).get('name')}"
+            raise NoClusterConfigured(
+                f"{exc.message}: the build holds cluster objects, first {what} ({first.origin})"
+            ) from None
+        self.opened.append(cluster)
+        return cluster
+
+    def store(self, owned: list[Object]) -> list[Change]:
+        """Store the catalog objects of this revision (one transaction) as this Kustomization's."""
+        if not owned or self.fleet is None:
             return []
         try:
-            return prune(
-                inv.stale(inv.from_status(self.previous), plan.inventory), cluster, owner_of(self.obj)
-            )
+            applied = self.fleet.store(self.obj.ref, owned)
+        except OwnershipConflict as exc:
+            raise OwnershipError(f"ownership conflict, nothing applied: {exc}") from None
+        by_ref = {o.ref: o for o in owned}
+        generation = int(self.obj.metadata.get("generation", 1))
+        self.changed_itself = any(a.ref == self.obj.ref and a.generation > generation for a in applied)
+        return [
+            Change(fleet.obj_id(by_ref[a.ref]), a.action, api_version=by_ref[a.ref].api_version)
+            for a in applied
+        ]
+
+    def prune(
+        self, plan: Plan, owned: list[Object], cluster: Cluster | None, *, collect: bool = False
+    ) -> list[Change]:
+        """Record the new inventory; with ``spec.prune``, delete the stale objects (cluster objects
+        by their labels, catalog objects by theirs; those that could not be deleted stay in the
+        inventory, to be tried again). ``collect``: the finalizer's run, which opens the cluster
+        only when the inventory holds cluster objects."""
+        current = {**plan.inventory, **fleet.inventory(owned)}
+        self.facts["inventory"] = inv.to_status(current)
+        if not self.obj.spec.get("prune"):
+            return []
+        stale = inv.stale(inv.from_status(self.previous), current)
+        in_catalog = [oid for oid in stale if fleet.is_catalog_entry(oid)]
+        changes: list[Change] = []
+        if in_catalog and self.fleet is not None:
+            by_ref = {}
+            for oid in in_catalog:
+                stored = self.fleet.object(fleet.ref_of(oid))
+                verdict = kept_by_policy(stored.to_dict()) if stored is not None else None
+                if verdict is not None:
+                    # prune: disabled, ignore; ownership is checked by the catalog's own prune.
+                    changes.append(Change(oid, "skipped", verdict, oid.api_version(stale[oid])))
+                else:
+                    by_ref[fleet.ref_of(oid)] = oid
+            for removed in self.fleet.prune(self.obj.ref, list(by_ref)):
+                oid = by_ref[removed.ref]
+                changes.append(Change(oid, removed.action, removed.detail, oid.api_version(stale[oid])))
+        in_cluster = {oid: v for oid, v in stale.items() if not fleet.is_catalog_entry(oid)}
+        if in_cluster and cluster is None and collect:
+            cluster = self.cluster([])
+        if not in_cluster or cluster is None:
+            return changes
+        try:
+            return changes + prune(in_cluster, cluster, owner_of(self.obj))
         except PruneError as exc:
-            self.facts["inventory"] = inv.to_status({**plan.inventory, **exc.remaining})
+            self.facts["inventory"] = inv.to_status({**current, **exc.remaining})
             raise
 
-    def wait_healthy(self, plan: Plan, changes: list[Change], cluster: Cluster) -> None:
-        targets = health_targets(self.obj, plan, changes)
-        if targets:
-            wait_healthy(
-                targets,
-                lambda t: cluster.get(t.api_version, t.kind, t.name, t.namespace or None),
-                timeout_s=max(timeout_s(self.obj) - (time.monotonic() - self.started), 1.0),
-            )
+    def wait_healthy(
+        self, plan: Plan, owned: list[Object], changes: list[Change], cluster: Cluster | None
+    ) -> None:
+        targets = health_targets(self.obj, plan, changes, owned)
+        if not targets:
+            return
+
+        def get(t: Target) -> Any:
+            if is_engine_group(group_of(t.api_version)):
+                return self.fleet.ready(ObjectRef(t.kind, t.namespace, t.name)) if self.fleet else None
+            return (cluster or self.cluster([])).get(t.api_version, t.kind, t.name, t.namespace or None)
+
+        wait_healthy(
+            targets, get, timeout_s=max(timeout_s(self.obj) - (time.monotonic() - self.started), 1.0)
+        )
 
     def move_tag(self, source: Source, root: Path) -> str | None:
         """Move the sync tag when configured and not already at this revision; a failure is a note."""
@@ -263,3 +367,43 @@ class _Run:
             revision=self.facts.get("lastAttemptedRevision"),
             retry_after_s=retry_s(self.obj) if result == "waiting" else None,
         )
+
+
+#: Reason of the run that deleted a Kustomization (after its finalizer, when it has one).
+DELETED = "Deleted"
+
+
+def finalize(
+    obj: Object,
+    previous_status: dict[str, Any],
+    *,
+    connect: Callable[[str | None], Cluster],
+    config: SyncConfig,
+    ensure_held: Callable[[], None] = lambda: None,
+    fleet: Fleet | None = None,
+) -> Outcome:
+    """The finalizer of a Kustomization being deleted, as Flux's: with ``fleet`` (``prune`` set,
+    not suspended) every object of its inventory goes, cluster objects still labelled as its own
+    and catalog objects it owns (an owned Kustomization with ``prune`` is marked for deletion and
+    collects its own objects in turn). Success means the caller may delete it from the catalog; a
+    failure keeps it, to be tried again, with the objects left in its inventory."""
+    run = _Run(obj, previous_status, connect=connect, config=config, ensure_held=ensure_held, fleet=fleet)
+    try:
+        changes: list[Change] = []
+        if fleet is not None:
+            ensure_held()
+            run.obj = _with_prune(obj)
+            changes = run.prune(Plan(), [], None, collect=True)
+        listed = describe(changes)
+        message = f"{obj.ref} deleted" + (f"; garbage-collected: {listed}" if listed else "")
+        return Outcome(result="success", reason=DELETED, message=message, facts=run.facts, changed=True)
+    except SyncError as exc:
+        return run.failed(exc.result, reason_for(exc), f"finalizer: {exc.message}")
+    finally:
+        run.close()
+
+
+def _with_prune(obj: Object) -> Object:
+    return Object(
+        obj.api_version, obj.kind, obj.name, obj.namespace, {**obj.spec, "prune": True}, obj.metadata
+    )

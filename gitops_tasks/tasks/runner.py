@@ -15,6 +15,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from gitops_tasks.objects import interval_s
 from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.objects.outcome import LockLost, Outcome
+from gitops_tasks.objects.ownership import deleting
 from gitops_tasks.redact import redact
 from gitops_tasks.store import runstate
 from gitops_tasks.store.locks import Lease, RunLock
@@ -83,7 +84,7 @@ def run(
     try:
         if obj is None:
             summary: dict[str, Any] = {"result": "gone", "message": f"{ref} is not in the catalog"}
-        elif obj.suspended:
+        elif obj.suspended and not deleting(obj):
             # As Flux's controllers: a suspended object is never reconciled, whatever asked for
             # it (beat, a dependency's new revision or image, a webhook, send_task).
             log.info("%s: suspended; the %s request is not run", ref, reason)

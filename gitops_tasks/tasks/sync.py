@@ -18,10 +18,12 @@ from celery import shared_task
 from gitops_tasks import tasknames
 from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.objects.outcome import Outcome
+from gitops_tasks.objects.ownership import deleting, has_finalizer
 from gitops_tasks.settings import Settings
 from gitops_tasks.tasks.context import Context
 
 if TYPE_CHECKING:  # the kubernetes client is imported only when a sync runs
+    from gitops_tasks.store.catalog import Applied, Removed
     from gitops_tasks.sync import Cluster, SyncConfig
 
 
@@ -71,9 +73,14 @@ def connector(sync: SyncSettings) -> Callable[[str | None], Cluster]:
     return connect
 
 
+#: Kinds with a status of their own (a health check waits for their Ready condition); the others
+#: are healthy once stored.
+_WATCHED_KINDS = frozenset({*tasknames.TASK_BY_KIND, "ImagePolicy"})
+
+
 @dataclass
 class StoreLookup:
-    """The catalog and status stores as the sync concern's ``Lookup``."""
+    """The catalog and status stores as the sync concern's ``Lookup`` and ``Fleet``."""
 
     ctx: Context
 
@@ -83,19 +90,55 @@ class StoreLookup:
     def status(self, ref: ObjectRef) -> dict[str, Any]:
         return self.ctx.status.get(ref)
 
+    def store(self, owner: ObjectRef, objects: list[Object]) -> list[Applied]:
+        from beat_schedule import entry_for
+
+        return self.ctx.catalog.apply(objects, entry_for=entry_for, owner=owner, created_by="sync")
+
+    def prune(self, owner: ObjectRef, refs: list[ObjectRef]) -> list[Removed]:
+        from beat_schedule import entry_for
+
+        return self.ctx.catalog.remove_owned(owner, refs, entry_for=entry_for)
+
+    def ready(self, ref: ObjectRef) -> dict[str, Any] | None:
+        from gitops_tasks.sync.fleet import health_view
+
+        obj = self.ctx.catalog.get(ref)
+        if obj is None:
+            return None
+        if obj.kind not in _WATCHED_KINDS:
+            return health_view(obj, {"conditions": [{"type": "Ready", "status": "True"}]})
+        return health_view(obj, self.ctx.status.get(ref))
+
 
 def reconcile_kustomization(obj: Object, previous: dict[str, Any], ctx: Context) -> Outcome:
-    """Sync one Kustomization (the runner's reconciler for the kind)."""
-    from gitops_tasks.sync.reconcile import reconcile
+    """Sync one Kustomization (the runner's reconciler for the kind); one being deleted runs its
+    finalizer (with ``prune``: garbage-collect what it owns) and leaves the catalog."""
+    from gitops_tasks.sync.reconcile import finalize, reconcile
 
     sync = sync_settings(ctx.settings)
+    lookup = StoreLookup(ctx)
+    if deleting(obj):
+        outcome = finalize(
+            obj,
+            previous,
+            connect=connector(sync),
+            config=sync_config(ctx.settings, sync),
+            ensure_held=ctx.ensure_held,
+            fleet=lookup if has_finalizer(obj) else None,
+        )
+        if outcome.ready:
+            ctx.ensure_held()
+            ctx.catalog.delete(obj.ref)
+        return outcome
     return reconcile(
         obj,
         previous,
-        lookup=StoreLookup(ctx),
+        lookup=lookup,
         connect=connector(sync),
         config=sync_config(ctx.settings, sync),
         ensure_held=ctx.ensure_held,
+        fleet=lookup,
     )
 
 

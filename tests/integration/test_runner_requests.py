@@ -225,3 +225,47 @@ def test_a_run_longer_than_its_lock_ttl_keeps_the_object_from_being_sent_again(c
     assert min(due_during) > 0, due_during
     assert results[0]["result"] == "success"
     ctx.client.close()
+
+
+def test_a_catalog_change_made_while_the_object_runs_is_owed_a_run(ctx: Context) -> None:
+    # Given an object whose spec changes in the catalog while its run is in progress (a parent
+    # Kustomization's sync storing a new revision of it, or a hand apply)
+    ref = ObjectRef("GitRepository", "default", "fleet")
+    ctx.catalog.apply(load_text(git_repository("fleet", "https://example.test/a.git")), entry_for=entry_for)
+    requeued: list[tuple[ObjectRef, str]] = []
+
+    def reconciler(obj: Object, previous: dict[str, Any], c: Context) -> Outcome:
+        changed = load_text(git_repository("fleet", "https://example.test/b.git"))
+        ctx.catalog.apply(changed, entry_for=entry_for)
+        return Outcome("success", "Succeeded", "ran with the old spec")
+
+    runner.run(
+        ref,
+        reason="manual",
+        ctx=ctx,
+        reconciler=reconciler,
+        enqueue_dependent=lambda _: True,
+        requeue=lambda again, why: requeued.append((again, why)) or True,
+    )
+    # Then its finish owes a run of the new spec: re-queued, and due now rather than in an hour
+    assert requeued == [(ref, "changed")]
+    assert ctx.client.zscore(ctx.keys.schedule, ref.key) <= time.time() + 1
+    assert ctx.client.hget(ctx.keys.pending, ref.key) is None
+
+
+def test_a_change_between_runs_owes_nothing_extra(ctx: Context) -> None:
+    ref = ObjectRef("GitRepository", "default", "fleet")
+    for url in ("https://example.test/a.git", "https://example.test/b.git"):
+        ctx.catalog.apply(load_text(git_repository("fleet", url)), entry_for=entry_for)
+    requeued: list[str] = []
+    runner.run(
+        ref,
+        reason="schedule",
+        ctx=ctx,
+        reconciler=lambda obj, prev, c: Outcome("success", "Succeeded", obj.spec["url"]),
+        enqueue_dependent=lambda _: True,
+        requeue=lambda again, why: requeued.append(why) or True,
+    )
+    # The run read the new spec itself; no second run is owed
+    assert requeued == []
+    assert ctx.client.zscore(ctx.keys.schedule, ref.key) > time.time() + 3000

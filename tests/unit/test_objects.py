@@ -400,7 +400,8 @@ def test_unknown_kind_names_the_kind_and_lists_accepted_ones() -> None:
         """
     )
     assert errors[0] == (
-        "bad.yaml:2: Secret default/git-credentials: kind: unknown kind Secret; this loader accepts: "
+        "bad.yaml:2: Secret default/git-credentials: kind: kind Secret is not one gitops-tasks reconciles; "
+        "supported kinds: "
         "GitRepository, ImageRepository, ImagePolicy, ImageUpdateAutomation, Kustomization, Provider, "
         "Alert, Receiver"
     )

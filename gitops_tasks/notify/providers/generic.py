@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import datetime
-import json
-
 from gitops_tasks.notify.message import Event, ProviderConfig, Request
+from gitops_tasks.notify.providers.formatting import ADDRESS, metadata, post_json, required, rfc3339
 
 
 def payload(event: Event) -> dict[str, object]:
     """Flux's ``eventv1.Event`` JSON for ``event``."""
-    stamp = datetime.datetime.fromtimestamp(event.time, tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    metadata = dict(event.metadata)
-    if event.revision:
-        metadata.setdefault("revision", event.revision)
     return {
         "involvedObject": {
             "kind": event.kind,
@@ -22,16 +16,15 @@ def payload(event: Event) -> dict[str, object]:
             "apiVersion": event.api_version,
         },
         "severity": event.severity,
-        "timestamp": stamp,
+        "timestamp": rfc3339(event.time),
         "message": event.message,
         "reason": event.reason,
-        "metadata": metadata,
+        "metadata": metadata(event),
         "reportingController": event.controller,
         "reportingInstance": event.controller,
     }
 
 
 def build(provider: ProviderConfig, event: Event) -> list[Request]:
-    headers = {"Content-Type": "application/json", "Gotk-Component": event.controller, **provider.headers}
-    body = json.dumps(payload(event), separators=(",", ":")).encode()
-    return [Request("POST", provider.address, headers, body)]
+    url = required(provider.address, provider, ADDRESS)
+    return [post_json(url, payload(event), {"Gotk-Component": event.controller, **provider.headers})]
