@@ -43,6 +43,8 @@ class Behaviour:
     script: deque[int | str] = field(default_factory=deque)
     retry_after: str | None = None
     stall_s: float = 3.0
+    #: The body of every answer (JSON services answer errors inside a 200, as Slack's Web API).
+    body: bytes = b"ok"
 
 
 class NotifyServer:
@@ -76,9 +78,9 @@ class NotifyServer:
                 self.send_response(200 if status == STALLED else status)
                 if status == 429 and b.retry_after is not None:
                     self.send_header("Retry-After", b.retry_after)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(b.body)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(b.body)
 
             def do_PUT(self) -> None:
                 self._serve()
@@ -99,10 +101,11 @@ class NotifyServer:
         script: list[int | str] | None = None,
         retry_after: str | None = None,
         stall_s: float = 3.0,
+        body: bytes = b"ok",
     ) -> None:
         """How ``path`` answers from now on."""
         with self.lock:
-            self.behaviours[path] = Behaviour(status, deque(script or []), retry_after, stall_s)
+            self.behaviours[path] = Behaviour(status, deque(script or []), retry_after, stall_s, body)
 
     def delivered(self, path: str | None = None) -> list[Received]:
         """Requests answered 2xx (to ``path`` if given), in arrival order."""
