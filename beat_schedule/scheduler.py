@@ -31,6 +31,7 @@ from celery.beat import Scheduler
 
 from beat_schedule.outage import UNREACHABLE, Outage
 from beat_schedule.startup import apply_startup_paths
+from gitops_tasks.metrics import health, instruments
 from gitops_tasks.objects import LoadError
 from gitops_tasks.objects.model import ObjectRef
 from gitops_tasks.settings import Settings
@@ -118,21 +119,26 @@ class CatalogScheduler(Scheduler):
                 self._release_unsent()
             delay = self._tick()
         except UNREACHABLE as exc:
+            health.SCHEDULER.touch(role="unknown", redis="unreachable")
             return self._outage.failed(exc, where=self._where)
         self._outage.recovered(where=self._where)
         return delay
 
     def _tick(self) -> float:
         tick_s = self._settings.beat_tick_s
-        if not self._lead(
-            keys=[self._keys.beat_leader], args=[self._token, int(DEFAULT_LEADER_TTL_S * 1000)]
-        ):
+        leading = bool(
+            self._lead(keys=[self._keys.beat_leader], args=[self._token, int(DEFAULT_LEADER_TTL_S * 1000)])
+        )
+        health.SCHEDULER.touch(role="leader" if leading else "standby", redis="ok")
+        instruments.beat_leading(leading)
+        if not leading:
             return min(DEFAULT_LEADER_TTL_S / 3, 5.0)
         if time.monotonic() >= self._next_marker_check:
             self._check_catalog()
         while self._dispatch_due() >= DEFAULT_BATCH:
             # A long backlog must not outlive the leader lock, or a standby would start sending too.
             self._lead(keys=[self._keys.beat_leader], args=[self._token, int(DEFAULT_LEADER_TTL_S * 1000)])
+            health.SCHEDULER.touch()
         upcoming = self._client.zrange(self._keys.schedule, 0, 0, withscores=True)
         if not upcoming:
             return tick_s
@@ -230,6 +236,7 @@ class CatalogScheduler(Scheduler):
                             producer=producer,
                         )
                         self.sent += 1
+                        instruments.beat_sent(now - due_at)
                         sent_keys.add(key)
                     except UNREACHABLE:
                         raise

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    task_postrun,
+    task_prerun,
+    worker_process_shutdown,
+)
 
 from gitops_tasks import broker, tasknames
-from gitops_tasks.redact import install_log_redaction
+from gitops_tasks.logsetup import use_format
+from gitops_tasks.metrics import health
+from gitops_tasks.metrics.multiproc import process_exited
 from gitops_tasks.settings import Settings
 
 #: Extra seconds between the soft time limit (spec.timeout) and the hard kill.
@@ -104,8 +113,25 @@ PER_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
 @after_setup_logger.connect
 @after_setup_task_logger.connect
 def _redact_logs(logger: Any, **_: Any) -> None:
-    """Worker and beat: every handler Celery set up writes masked text (message, traceback, stack)."""
-    install_log_redaction(logger.handlers)
+    """Worker and beat: every handler Celery set up writes masked text (message, traceback, stack),
+    as JSON lines with ``GITOPS_TASKS_LOG_FORMAT=json``."""
+    use_format(Settings.from_env().log_format, logger.handlers)
+
+
+@task_prerun.connect
+def _task_started(**_: Any) -> None:
+    health.CONSUMER.task_started()
+
+
+@task_postrun.connect
+def _task_finished(**_: Any) -> None:
+    health.CONSUMER.task_finished()
+
+
+@worker_process_shutdown.connect
+def _pool_process_exited(**_: Any) -> None:
+    """A prefork pool process ends: its live metrics stop counting (multiprocess mode)."""
+    process_exited(os.getpid())
 
 
 @after_setup_logger.connect

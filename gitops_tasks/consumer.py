@@ -8,6 +8,7 @@ thread. This consumer flushes at most every :data:`DEFAULT_EVENT_FLUSH_S` (and w
 reaches Celery's limit of 24 events), so at hundreds of tasks a second one message carries many
 events. Flower and ``celery events`` read ``task.multi`` messages as they read single events; they
 see each event up to that interval later. Buffered events are flushed when the worker stops.
+The consumer loop also keeps the worker's liveness heartbeat (``/healthz``).
 :func:`gitops_tasks.app.celery_config` selects this class (``worker_consumer``).
 """
 
@@ -18,6 +19,8 @@ import threading
 from typing import Any
 
 from celery.worker.consumer import Consumer as CeleryConsumer
+
+from gitops_tasks.metrics import health
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,13 @@ class Consumer(CeleryConsumer):
         with self._flush_lock:
             self._flush_pending = False
         self._flush_events()
+
+    def register_with_event_loop(self, hub: Any) -> None:
+        """Each time the loop (re)starts: touch the liveness heartbeat from a timer of the loop
+        itself, so it goes stale when the loop stops (see :mod:`gitops_tasks.metrics.health`)."""
+        super().register_with_event_loop(hub)
+        health.CONSUMER.touch()
+        hub.call_repeatedly(health.CONSUMER.touch_every_s, health.CONSUMER.touch)
 
     def shutdown(self) -> None:
         try:

@@ -90,6 +90,17 @@ DEFAULT_NOTIFY_TYPE_RPS: dict[str, float] = {
     "slack": 1.0, "discord": 2.0, "msteams": 1.0, "googlechat": 1.0, "telegram": 1.0, "rocket": 1.0,
     "webex": 1.0, "lark": 1.0, "zulip": 1.0, "matrix": 1.0,
 }  # fmt: skip
+#: Listen address of the metrics and health endpoints (``/metrics``, ``/healthz``, ``/readyz``).
+DEFAULT_METRICS_ADDRESS = "127.0.0.1"
+#: Port of ``gitops-tasks metrics`` (the catalog collector).
+DEFAULT_METRICS_PORT = 9808
+#: Ports of a worker's and beat's own metrics and health endpoints; 0: not served.
+DEFAULT_WORKER_METRICS_PORT = 0
+DEFAULT_BEAT_METRICS_PORT = 0
+#: A worker's consumer loop or beat's scheduling loop silent this long fails ``/healthz``.
+DEFAULT_HEARTBEAT_STALE_S = 60.0
+#: Log line format of every process: ``text`` or ``json`` (one JSON object per line).
+DEFAULT_LOG_FORMAT = "text"
 #: Queues a worker serves when none are named.
 ALL_QUEUES = ("git", "registry", "automation", "sync", "notify", "priority")
 
@@ -168,7 +179,19 @@ class Settings:
     sync_tag: str = ""
     #: An unset ${VAR} without a default fails the build (Flux's strict substitutions).
     strict_substitutions: bool = False
+    #: Secret (``NAMESPACE/NAME``, or ``NAME`` in the default namespace) whose ``*.agekey`` keys
+    #: decrypt for a ``spec.decryption`` without a secretRef (Flux's --sops-age-secret); empty: none.
+    sops_age_secret: str = ""
     log_level: str = "INFO"
+    log_format: str = DEFAULT_LOG_FORMAT
+    metrics_address: str = DEFAULT_METRICS_ADDRESS
+    metrics_port: int = DEFAULT_METRICS_PORT
+    worker_metrics_port: int = DEFAULT_WORKER_METRICS_PORT
+    beat_metrics_port: int = DEFAULT_BEAT_METRICS_PORT
+    heartbeat_stale_s: float = DEFAULT_HEARTBEAT_STALE_S
+    #: A file the worker's consumer loop (or beat's scheduling loop) rewrites with the time at each
+    #: heartbeat, for probes that read files; unset: none.
+    heartbeat_file: Path | None = None
     #: Task events for Flower (received/started/succeeded, and sent). About a third of a worker's
     #: CPU per cheap poll goes to them; turn off only where nobody watches Flower.
     task_events: bool = True
@@ -228,7 +251,7 @@ class Settings:
             if raw is None or raw == "":
                 continue
             values[attr] = _convert(var, str(kinds[attr]), raw)
-        for attr in ("data_dir", "secrets_dir", "cache_dir", "config_file", "kubeconfig"):
+        for attr in ("data_dir", "secrets_dir", "cache_dir", "config_file", "kubeconfig", "heartbeat_file"):
             if isinstance(values.get(attr), str):
                 values[attr] = Path(values[attr])
         for attr in (
@@ -239,6 +262,8 @@ class Settings:
         ):
             if isinstance(values.get(attr), list):
                 values[attr] = tuple(values[attr])
+        if values.get("log_format", DEFAULT_LOG_FORMAT) not in ("text", "json"):
+            raise ValueError(f"GITOPS_TASKS_LOG_FORMAT: expected text or json, got {values['log_format']!r}")
         return cls(**values)
 
 
@@ -331,6 +356,14 @@ ENV_VARS: dict[str, str] = {
     "allowed_namespaces": "GITOPS_TASKS_ALLOWED_NAMESPACES",
     "sync_tag": "GITOPS_TASKS_SYNC_TAG",
     "strict_substitutions": "GITOPS_TASKS_STRICT_SUBSTITUTIONS",
+    "sops_age_secret": "GITOPS_TASKS_SOPS_AGE_SECRET",
     "log_level": "GITOPS_TASKS_LOG_LEVEL",
+    "log_format": "GITOPS_TASKS_LOG_FORMAT",
+    "metrics_address": "GITOPS_TASKS_METRICS_ADDRESS",
+    "metrics_port": "GITOPS_TASKS_METRICS_PORT",
+    "worker_metrics_port": "GITOPS_TASKS_WORKER_METRICS_PORT",
+    "beat_metrics_port": "GITOPS_TASKS_BEAT_METRICS_PORT",
+    "heartbeat_stale_s": "GITOPS_TASKS_HEARTBEAT_STALE_S",
+    "heartbeat_file": "GITOPS_TASKS_HEARTBEAT_FILE",
     "task_events": "GITOPS_TASKS_TASK_EVENTS",
 }

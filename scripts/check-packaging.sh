@@ -67,6 +67,7 @@ export CHART_DIR KUBE_VERSION KUBE_VALIDATE=$PACKAGING_VENV/bin/kubernetes-valid
 "$PACKAGING_VENV/bin/python" - <<'PY'
 """Lint and render the chart for each scenario, then validate what it renders."""
 
+import json
 import os
 import subprocess
 import sys
@@ -130,8 +131,20 @@ def check_common(docs):
 def check_defaults(docs):
     worker = container(docs, "worker-all")
     assert worker["args"] == ["worker", "-Q", ALL_QUEUES, "-c", "8", "-P", "threads", "-n", "gitops@%h"], worker["args"]
-    probe = worker["livenessProbe"]["exec"]["command"][-1]
-    assert '-d "gitops@$(python -c \'import socket; print(socket.gethostname())\')"' in probe, probe
+    assert worker["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}, worker["livenessProbe"]
+    assert worker["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert worker["ports"] == [{"name": "metrics", "containerPort": 9808, "protocol": "TCP"}], worker["ports"]
+    beat_c = container(docs, "beat")
+    assert beat_c["readinessProbe"]["httpGet"]["path"] == "/readyz" and beat_c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    for probe in (worker["livenessProbe"], worker["readinessProbe"], beat_c["readinessProbe"]):
+        assert "exec" not in probe, "a probe must not start a process"
+    config = one(docs, "ConfigMap", f"{FULL}-config")["data"]
+    assert config["GITOPS_TASKS_WORKER_METRICS_PORT"] == config["GITOPS_TASKS_BEAT_METRICS_PORT"] == "9808"
+    assert config["GITOPS_TASKS_METRICS_ADDRESS"] == "0.0.0.0"
+    collector = container(docs, "metrics")
+    assert collector["args"] == ["metrics"] and collector["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    one(docs, "Service", f"{FULL}-metrics")
+    assert not find(docs, "ServiceMonitor") and not find(docs, "PrometheusRule") and not find(docs, "ScaledObject")
     assert one(docs, "Deployment", f"{FULL}-worker-all")["spec"]["replicas"] == 2
     beat = one(docs, "Deployment", f"{FULL}-beat")
     assert beat["spec"]["strategy"]["type"] == "Recreate" and beat["spec"]["replicas"] == 1
@@ -199,6 +212,47 @@ def check_everything(docs):
     assert one(docs, "ConfigMap", f"{FULL}-config")["data"]["GITOPS_TASKS_VISIBILITY_TIMEOUT_S"] == "7200"
 
 
+def check_metrics_and_autoscaling(docs):
+    monitors = sorted(d["metadata"]["name"] for d in find(docs, "ServiceMonitor"))
+    assert monitors == sorted([f"{FULL}-beat", f"{FULL}-metrics", f"{FULL}-worker-registry", f"{FULL}-worker-rest"]), monitors
+    services = {d["metadata"]["name"]: d for d in find(docs, "Service")}
+    for name in ("beat-metrics", "worker-registry-metrics", "worker-rest-metrics", "metrics"):
+        service = services[f"{FULL}-{name}"]
+        assert service["spec"]["ports"][0]["targetPort"] == "metrics", name
+        for monitor in find(docs, "ServiceMonitor"):
+            wanted = monitor["spec"]["selector"]["matchLabels"]
+            if all(service["metadata"]["labels"].get(k) == v for k, v in wanted.items()):
+                break
+        else:
+            raise AssertionError(f"no ServiceMonitor selects Service {name}")
+    for monitor in find(docs, "ServiceMonitor"):
+        assert monitor["metadata"]["labels"]["release"] == "prom", monitor["metadata"]["labels"]
+    scaled = one(docs, "ScaledObject", f"{FULL}-worker-registry")
+    assert scaled["spec"]["scaleTargetRef"] == {"name": f"{FULL}-worker-registry"}
+    assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (0, 12)
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "redis" and trigger["metadata"]["listName"] == "gt:registry", trigger
+    assert trigger["metadata"]["address"] == f"{FULL}-redis:6379" and trigger["metadata"]["passwordFromEnv"] == "REDIS_PASSWORD"
+    assert "REDIS_PASSWORD" in env(container(docs, "worker-registry")), "KEDA reads the password from the target's env"
+    assert "replicas" not in one(docs, "Deployment", f"{FULL}-worker-registry")["spec"], "the autoscaler owns replicas"
+    hpa = one(docs, "HorizontalPodAutoscaler", f"{FULL}-worker-rest")
+    assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
+    assert "replicas" not in one(docs, "Deployment", f"{FULL}-worker-rest")["spec"]
+    rule = one(docs, "PrometheusRule", f"{FULL}-alerts")
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert sorted(alerts) == ["GitopsTasksNoBeatLeader", "GitopsTasksObjectNotReady", "GitopsTasksQueueBacklogGrowing",
+                              "GitopsTasksRegistryRateLimited", "GitopsTasksSchedulerLate"], sorted(alerts)
+    assert 'ready="False"' in alerts["GitopsTasksObjectNotReady"]["expr"]
+    assert alerts["GitopsTasksObjectNotReady"]["annotations"]["summary"].startswith("{{ $labels.customresource_kind }}")
+    assert "> 200" in alerts["GitopsTasksQueueBacklogGrowing"]["expr"]
+    dashboard = json.loads(one(docs, "ConfigMap", f"{FULL}-dashboard")["data"]["gitops-tasks.json"])
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert any("gotk_resource_info" in e for e in exprs) and any("gotk_reconcile_duration_seconds_sum" in e for e in exprs)
+    names = {v["name"] for v in dashboard["templating"]["list"]}
+    assert {"operator_namespace", "namespace"} <= names, names
+    assert one(docs, "ConfigMap", f"{FULL}-config")["data"]["GITOPS_TASKS_LOG_FORMAT"] == "json"
+
+
 POOLS_ALL = [{"name": "all", "queues": ALL_QUEUES.split(","), "replicas": 2, "concurrency": 8, "pool": "threads"}]
 SCENARIOS = {
     "defaults": ({}, check_defaults),
@@ -221,6 +275,21 @@ SCENARIOS = {
     "rabbitmq-broker-secret": (
         {"broker": {"existingSecret": "gitops-broker", "existingSecretKey": "amqp-url"}},
         check_rabbitmq,
+    ),
+    "metrics-and-autoscaling": (
+        {
+            "config": {"logFormat": "json"},
+            "workers": [
+                {"name": "registry", "queues": ["registry"], "concurrency": 4, "pool": "threads",
+                 "autoscaling": {"mode": "keda", "minReplicas": 0, "maxReplicas": 12}},
+                {"name": "rest", "queues": ["git", "automation", "sync", "notify", "priority"], "pool": "prefork",
+                 "autoscaling": {"mode": "hpa"}},
+            ],
+            "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}},
+                        "prometheusRule": {"enabled": True, "queueBacklog": 200},
+                        "dashboard": {"enabled": True}},
+        },
+        check_metrics_and_autoscaling,
     ),
     "everything": (
         {
@@ -272,6 +341,14 @@ INVALID = {
     "broker url and secret": ({"broker": {"url": "amqp://x", "existingSecret": "y"}}, "not both"),
     "reserved env": ({"config": {"env": {"GITOPS_TASKS_REDIS_URL": "redis://x"}}}, "set by the chart"),
     "unknown value": ({"wokers": []}, "wokers"),
+    "keda with another broker": (
+        {"broker": {"url": "amqp://x"}, "worker": {"autoscaling": {"mode": "keda"}}}, "use mode hpa"),
+    "keda with external redis and no address": (
+        {"redis": {"enabled": False}, "externalRedis": {"url": "redis://x:6379/0"},
+         "workers": [{"name": "x", "queues": ["git"], "autoscaling": {"mode": "keda"}}]},
+        "autoscaling.keda.address"),
+    "unknown autoscaling mode": ({"worker": {"autoscaling": {"mode": "vpa"}}}, "/worker/autoscaling/mode"),
+    "reserved metrics port env": ({"config": {"env": {"GITOPS_TASKS_WORKER_METRICS_PORT": "1"}}}, "metrics.port"),
     "bad pool type": ({"workers": [{"name": "x", "queues": ["git"], "pool": "gevent"}]}, "/workers/0/pool"),
 }
 

@@ -3,9 +3,10 @@
 One module per command group, each with a ``register(sub)`` adding its sub-commands: ``objects``
 (apply, get, delete), ``run`` (reconcile, suspend, resume), ``events``, ``build`` (build, diff),
 ``images`` (images update, release, automate, deautomate, lock, unlock), ``policy`` (policy
-latest), ``notify`` (notify test), ``stack`` (worker, beat, flower, up), ``completion``; ``common``
-holds what they share (settings, the stores, the catalog's verdict) and ``view`` the formatting.
-The top layer: nothing else in ``gitops_tasks`` imports it (``lint-imports`` holds this).
+latest), ``notify`` (notify test), ``stack`` (worker, beat, flower, up), ``metrics``,
+``completion``; ``common`` holds what they share (settings, the stores, the catalog's verdict) and
+``view`` the formatting. The top layer: nothing else in ``gitops_tasks`` imports it
+(``lint-imports`` holds this).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         health,
         images,
         inspect,
+        metrics,
         notify,
         objects,
         policy,
@@ -49,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         completion,
         health,
         inspect,
+        metrics,
         notify,
     )
     for group in groups:

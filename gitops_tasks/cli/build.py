@@ -9,6 +9,12 @@
 - ``build PATH``: build a local directory (plain YAML or kustomize overlay) the same way.
 - ``diff kustomization NAME [-n NS]``: server-side dry-run apply against the cluster, one unified
   diff per object that would be created, changed or pruned.
+- ``--decryption-secret PATH`` (both): decrypt SOPS-encrypted files with these keys instead of the
+  Secret ``spec.decryption`` names, so a user without access to it sees what a sync would apply:
+  a directory laid out like a mounted Secret (one file per key, Flux's key names: ``*.agekey``,
+  ``*.asc``, ``sops.vault-token``...) or one age or PGP key file. ``build PATH`` decrypts only
+  with it, in a private copy of the repository. Secret values are printed as ``***`` unless
+  ``--show-secrets``.
 
 Exit status: build 0, or 1 on an error; diff 0 when nothing would change, 1 when something would,
 2 on an error (as ``kubectl diff``).
@@ -17,6 +23,8 @@ Exit status: build 0, or 1 on an error; diff 0 when nothing would change, 1 when
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,7 +47,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Print the objects `kustomization NAME` would apply, or build a local PATH.",
         epilog="examples:\n"
         "  gitops-tasks build kustomization podinfo -n flux-system\n"
-        "  gitops-tasks build ./clusters/staging",
+        "  gitops-tasks build ./clusters/staging\n"
+        "  gitops-tasks build ./clusters/staging --decryption-secret ~/.config/sops/age/keys.txt",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -50,18 +59,62 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("name", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("-n", "--namespace", help="the Kustomization's namespace (default: the default namespace)")
     p.add_argument("--show-secrets", action="store_true", help="print Secret values instead of ***")
+    _decryption_argument(p)
     p.set_defaults(func=cmd_build)
     p = sub.add_parser(
         "diff",
         help="show what a sync of a Kustomization would change (exit 1 when something would)",
         description="Server-side dry-run apply of a Kustomization's objects; a unified diff per object.",
-        epilog="example:\n  gitops-tasks diff kustomization podinfo -n flux-system",
+        epilog="examples:\n  gitops-tasks diff kustomization podinfo -n flux-system\n"
+        "  gitops-tasks diff kustomization apps --decryption-secret ./sops-keys/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("kind", metavar="kustomization", help="the word kustomization (or ks)")
     p.add_argument("name", metavar="NAME", help="the Kustomization's name")
     p.add_argument("-n", "--namespace", help="the Kustomization's namespace (default: the default namespace)")
+    _decryption_argument(p)
     p.set_defaults(func=cmd_diff)
+
+
+def _decryption_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--decryption-secret",
+        metavar="PATH",
+        type=Path,
+        help="SOPS keys to decrypt with: a directory with one file per key (Flux's names: *.agekey, "
+        "*.asc, sops.vault-token, sops.aws-kms, sops.azure-kv, sops.gcp-kms) or one age/PGP key file",
+    )
+
+
+#: Key names Flux reads from a decryption Secret that are not recognised by their suffix.
+_CREDENTIAL_KEYS = ("sops.vault-token", "sops.aws-kms", "sops.azure-kv", "sops.gcp-kms")
+
+
+def decryption_keys(path: Path) -> dict[str, str]:
+    """The keys ``--decryption-secret PATH`` names (see the module docstring). Raises ``ValueError``."""
+    if path.is_dir():
+        keys = {
+            item.name: item.read_text(encoding="utf-8")
+            for item in sorted(path.iterdir())
+            if item.is_file() and not item.name.startswith(".")
+        }
+        if not keys:
+            raise ValueError(f"--decryption-secret {path}: the directory holds no key files")
+        return keys
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--decryption-secret {path}: cannot be read: {exc}") from None
+    if path.name.endswith((".agekey", ".asc")) or path.name in _CREDENTIAL_KEYS:
+        return {path.name: text}
+    if "AGE-SECRET-KEY-" in text:
+        return {"identity.agekey": text}
+    if "BEGIN PGP PRIVATE KEY BLOCK" in text:
+        return {"key.asc": text}
+    raise ValueError(
+        f"--decryption-secret {path}: neither an age identity nor an armored PGP private key; "
+        "name the file after its Flux key (e.g. sops.vault-token) or pass a directory"
+    )
 
 
 def _git_root(path: Path) -> Path:
@@ -133,6 +186,15 @@ def _kustomization(args: argparse.Namespace) -> Iterator[_Prepared]:
         raise LookupError(f"{ref} not found")
     sync = sync_settings(settings)
     config = sync_config(settings, sync)
+    if args.decryption_secret is not None:
+        keys = tuple(decryption_keys(args.decryption_secret).items())
+        config = dataclasses.replace(config, decryption_keys=keys)
+        if (obj.spec.get("decryption") or {}).get("provider") != "sops":
+            print(
+                f"note: {ref} has no spec.decryption (provider sops): --decryption-secret is not used, "
+                "as a sync would not decrypt",
+                file=sys.stderr,
+            )
     connect = connector(sync)
     opened: list[Any] = []
 
@@ -209,12 +271,30 @@ def cmd_build(args: argparse.Namespace) -> int:
         if not path.is_dir():
             return common.fail(f"{args.target}: not a directory", 1)
         root = _git_root(path)
-        _print_stream(Builder(root).build(str(path.relative_to(root))))
+        if args.decryption_secret is None:
+            _print_stream(Builder(root).build(str(path.relative_to(root))))
+        else:
+            manifests = _build_decrypted(root, path, decryption_keys(args.decryption_secret))
+            _print_stream(manifests, mask_secrets=not args.show_secrets)
         return 0
     except (SyncError, GitError) as exc:
         return common.fail(exc.message, 1)
-    except LookupError as exc:
+    except (LookupError, ValueError) as exc:
         return common.fail(str(exc), 1)
+
+
+def _build_decrypted(root: Path, path: Path, keys: dict[str, str]) -> list[Any]:
+    """Build ``path`` decrypted, in a private copy of the repository at ``root`` (files are
+    decrypted in place for kustomize, and the user's own must never hold plaintext)."""
+    from gitops_tasks.sync import decrypt
+    from gitops_tasks.sync.build import Builder
+
+    with tempfile.TemporaryDirectory(prefix="gitops-tasks-build-") as tmp:
+        copy = Path(tmp) / "src"
+        shutil.copytree(root, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        with decrypt.from_keys(keys, "--decryption-secret") as decryptor:
+            builder = Builder(copy, decryptor=decryptor)
+            return decryptor.documents(builder.build(str(path.relative_to(root))))
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -249,7 +329,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return common.fail(f"ownership conflict: {exc}", 2)
     except (SyncError, GitError) as exc:
         return common.fail(exc.message, 2)
-    except LookupError as exc:
+    except (LookupError, ValueError) as exc:
         return common.fail(str(exc), 2)
     changed = [d for d in diffs if d.changes]
     for d in changed:

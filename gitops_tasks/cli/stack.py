@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="examples:\n"
         "  gitops-tasks worker                          # every queue, the default pool\n"
         "  gitops-tasks worker -Q git,registry -c 16    # polls and scans only, 16 threads\n"
-        "  gitops-tasks worker -Q sync -P prefork -c 2  # syncs in two processes",
+        "  gitops-tasks worker -Q sync -P prefork -c 2  # syncs in two processes\n"
+        "  GITOPS_TASKS_WORKER_METRICS_PORT=9808 gitops-tasks worker  # /metrics, /healthz, /readyz",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-Q", "--queues", help=f"comma-separated queues (default: {','.join(ALL_QUEUES)})")
@@ -35,7 +36,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run the scheduler (applies GITOPS_TASKS_CATALOG_PATHS first)",
         epilog="examples:\n"
         "  gitops-tasks beat\n"
-        "  GITOPS_TASKS_CATALOG_PATHS=clusters/prod gitops-tasks beat --loglevel DEBUG",
+        "  GITOPS_TASKS_CATALOG_PATHS=clusters/prod gitops-tasks beat --loglevel DEBUG\n"
+        "  GITOPS_TASKS_BEAT_METRICS_PORT=9808 gitops-tasks beat  # /metrics, /healthz, /readyz",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--loglevel", help="DEBUG, INFO (default), WARNING or ERROR")
@@ -72,7 +74,13 @@ def _worker_name() -> str:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = common.settings()
+    from gitops_tasks.metrics import serve
+
+    # Before the app's import: the metrics of a prefork pool go to files (multiprocess mode).
+    serve.prepare_worker(settings, pool=args.pool or settings.worker_pool)
     from gitops_tasks.app import app
+
+    serve.start_worker_server(settings)
 
     queues = args.queues or ",".join(ALL_QUEUES)
     argv = [
@@ -90,8 +98,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     ]
     if settings.task_events:
         argv.append("-E")
-    app.worker_main(argv)
+    app.worker_main(_quiet_for_json(settings) + argv)
     return 0
+
+
+def _quiet_for_json(settings: Settings) -> list[str]:
+    """With JSON log lines, no start-up banner (plain text on stdout) among them."""
+    return ["--quiet"] if settings.log_format == "json" else []
 
 
 def _wait_for_redis(settings: Settings) -> None:
@@ -119,11 +132,14 @@ def cmd_beat(args: argparse.Namespace) -> int:
 
     settings = common.settings()
     from gitops_tasks.app import app
+    from gitops_tasks.metrics import serve
 
+    serve.start_beat_server(settings)
     _wait_for_redis(settings)
     apply_startup_objects(settings, list(settings.catalog_paths))
     app.start(
         [
+            *_quiet_for_json(settings),
             "beat",
             "-S",
             "beat_schedule.scheduler:CatalogScheduler",

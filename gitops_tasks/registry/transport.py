@@ -37,6 +37,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from gitops_tasks import __version__
+from gitops_tasks.metrics import instruments
 from gitops_tasks.ratelimit import HostCircuit, HostHealth, MemoryHostCircuit, RateLimited
 from gitops_tasks.registry.bodies import BodyTimedOut, BodyTooLarge, read_body
 from gitops_tasks.registry.errors import RegistryError
@@ -281,7 +282,10 @@ class Transport:
                 response = self._send(call, host, method, url, max_bytes=max_bytes, **kwargs)
             finally:
                 slot.release()
+            instruments.registry_answered(host, response.status_code)
             if response.status_code == 429 or "TOOMANYREQUESTS" in _codes(response):
+                if response.status_code != 429:
+                    instruments.registry_throttled(host)
                 retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
                 self.limiter.throttled(host, retry_after_s=retry_after_s)
                 throttles += 1
@@ -305,7 +309,9 @@ class Transport:
         """Take a rate-limit token, send, and read the body (bounded)."""
         remaining = call.remaining_s()
         try:
-            self.limiter.acquire(host, max_wait_s=min(self.max_wait_s, remaining))
+            instruments.registry_waited(
+                host, self.limiter.acquire(host, max_wait_s=min(self.max_wait_s, remaining))
+            )
         except RateLimited as exc:
             failing = call.failing.get(host)
             if failing is not None and failing.last_error:

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gitops_tasks import children
+from gitops_tasks.metrics.instruments import git_operation
 from gitops_tasks.objects.durations import format_duration
 from gitops_tasks.sources import wire
 from gitops_tasks.sources.credentials import Remote, Transport, base_env, redact
@@ -111,6 +112,30 @@ def run_git(
     it git runs with :func:`base_env` (local operations). ``timeout_s`` bounds the whole run
     (seconds; the process group is killed when it expires). Raises :class:`GitError`.
     """
+    if remote is None:
+        return _run_git(
+            args, timeout_s=timeout_s, cwd=cwd, operation=operation, protocol_version=protocol_version
+        )
+    with git_operation(operation, remote.transport):
+        return _run_git(
+            args,
+            timeout_s=timeout_s,
+            remote=remote,
+            cwd=cwd,
+            operation=operation,
+            protocol_version=protocol_version,
+        )
+
+
+def _run_git(
+    args: Sequence[str],
+    *,
+    timeout_s: float,
+    remote: Remote | None = None,
+    cwd: Path | None = None,
+    operation: str,
+    protocol_version: int | None,
+) -> str:
     env = dict(remote.env) if remote is not None else base_env()
     secrets = remote.secrets if remote is not None else ()
     display = remote.display_url if remote is not None else str(cwd or "")
@@ -152,7 +177,8 @@ def ls_remote(remote: Remote, *, timeout_s: float) -> RemoteRefs:
     transport runs ``git ls-remote --symref``. Both give the same refs and the same errors.
     """
     if remote.transport == "git" and PROTOCOL_VERSION["git"] == 0:
-        return _ls_remote_native(remote, timeout_s=timeout_s)
+        with git_operation("ls-remote", remote.transport):
+            return _ls_remote_native(remote, timeout_s=timeout_s)
     out = run_git(
         ["ls-remote", "--symref", "--end-of-options", remote.url],
         timeout_s=timeout_s,

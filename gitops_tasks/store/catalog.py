@@ -208,7 +208,8 @@ class Catalog:
         ``created_by`` and, for a catalog re-created after a loss, the lost epoch ``replaces``).
 
         A new object or a changed spec bumps ``metadata.generation`` and makes the object due at
-        once (a bulk apply spreads those first runs at ``DEFAULT_FIRST_RUN_RATE`` per second, never
+        once (changed labels or annotations alone are stored without a run, as Flux's generation
+        predicate does) (a bulk apply spreads those first runs at ``DEFAULT_FIRST_RUN_RATE`` per second, never
         beyond the object's interval); an unchanged one keeps its place in the schedule. Suspended
         objects leave the schedule. Returns what happened to each object; with ``dry_run`` nothing
         is written.
@@ -236,23 +237,24 @@ class Catalog:
                         marker.create_unless_exists(pipe, self.keys, created_by, replaces=replaces, now=now)
                     if indexes is not None:
                         self._write_indexes(pipe, *indexes)
-                    due = sum(1 for applied in results if applied.action != "unchanged")
+                    # Due at once: a new object or a new generation (a changed spec), as Flux's
+                    # generation predicate; a labels-only change is stored and keeps its place.
+                    olds_generation = [int(o.metadata.get("generation", 1)) if o else 0 for o in olds]
+                    fresh = [a.generation > g for a, g in zip(results, olds_generation, strict=True)]
+                    due = sum(fresh)
                     position = 0
-                    for obj, applied, old_raw in zip(objects, results, existing, strict=True):
+                    for obj, applied, old, is_due in zip(objects, results, olds, fresh, strict=True):
                         obj.metadata["generation"] = applied.generation
                         pipe.hset(self.keys.catalog, obj.ref.key, obj.to_json())
                         pipe.sadd(self.keys.catalog_kind(obj.kind), obj.ref.key)
-                        old = Object.from_json(old_raw) if old_raw else None
                         self._index_dependent(pipe, obj.ref, old=old, new=obj)
                         entry = entry_for(obj)
                         first_run = now
-                        if applied.action != "unchanged" and entry is not None and due > 1:
+                        if is_due and entry is not None and due > 1:
                             window_s = min(due / DEFAULT_FIRST_RUN_RATE, float(entry["interval_s"]))
                             first_run += window_s * position / due
                             position += 1
-                        self._write_entry(
-                            pipe, obj, entry, due_now=applied.action != "unchanged", now=first_run
-                        )
+                        self._write_entry(pipe, obj, entry, due_now=is_due, now=first_run)
                     pipe.execute()
                     return results
                 except redis.WatchError:

@@ -15,12 +15,13 @@ document and line) of anything invalid, and the tool when ``kubectl`` is missing
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -28,6 +29,9 @@ from gitops_tasks import children
 from gitops_tasks.boundedyaml import describe, safe_load
 from gitops_tasks.sync.errors import BuildError, PathError
 from gitops_tasks.sync.manifests import Manifest, ManifestError, parse
+
+if TYPE_CHECKING:
+    from gitops_tasks.sync.decrypt import Decryptor
 
 #: File names that make a directory a kustomize overlay, in kustomize's order of preference.
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -125,8 +129,11 @@ class Builder:
         kubectl: str | None = None,
         timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
         max_bytes: int = DEFAULT_MAX_BUILD_BYTES,
+        decryptor: Decryptor | None = None,
     ) -> None:
         self.root = root.resolve()
+        #: SOPS decryption of the files this builder reads (see :mod:`gitops_tasks.sync.decrypt`).
+        self.decryptor = decryptor
         self.kubectl = kubectl
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
@@ -160,6 +167,10 @@ class Builder:
             return []
         visited.add(real)
         out: list[Manifest] = []
+        if self.decryptor is not None:
+            self.decryptor.prefetch(
+                [Path(e.path) for e in os.scandir(directory) if e.name.endswith((".yaml", ".yml"))], self.root
+            )
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
             item = Path(entry.path)
             if entry.name.startswith("."):
@@ -182,6 +193,8 @@ class Builder:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise BuildError(f"{rel}: cannot be read: {exc}") from None
+        if self.decryptor is not None:
+            text = self.decryptor.file_text(text, rel)
         try:
             return parse(text, rel)
         except ManifestError as exc:
@@ -194,15 +207,17 @@ class Builder:
             self._check_refs(directory, set())
         kubectl = self.kubectl or find_kubectl()
         budget = max(self.max_bytes - self.read_bytes, 0)
+        sources = self.decryptor.sources(directory, self.root) if self.decryptor else contextlib.nullcontext()
         try:
             argv = [kubectl, "kustomize", str(directory)]
-            proc = children.run(
-                argv,
-                cwd=directory,
-                timeout_s=self.timeout_s,
-                max_stdout_bytes=budget,
-                max_stderr_bytes=MAX_KUSTOMIZE_STDERR_BYTES,
-            )
+            with sources:
+                proc = children.run(
+                    argv,
+                    cwd=directory,
+                    timeout_s=self.timeout_s,
+                    max_stdout_bytes=budget,
+                    max_stderr_bytes=MAX_KUSTOMIZE_STDERR_BYTES,
+                )
         except subprocess.TimeoutExpired:
             message = f"kustomize build of {rel} timed out after {self.timeout_s:g}s"
             raise BuildError(message, result="transient") from None

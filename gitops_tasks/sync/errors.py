@@ -41,6 +41,12 @@ class SubstituteError(SyncError):
     ``substituteFrom`` source that is missing (``transient``: it may appear) or unreadable."""
 
 
+class DecryptionError(SyncError):
+    """SOPS decryption failed (``spec.decryption``): no key for a file, a MAC mismatch, an
+    unreadable decryption Secret (``transient`` when it is missing: it may appear). The message
+    names the file or object and never holds a value, decrypted or not."""
+
+
 class PlanError(SyncError):
     """The built objects cannot be applied as declared: a namespace outside the allow-list, a
     duplicate object, a kind the cluster does not serve (``transient``: its CRD may come)."""

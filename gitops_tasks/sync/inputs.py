@@ -14,6 +14,7 @@ import base64
 import binascii
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Protocol
 
 from gitops_tasks.sync.cluster import Cluster
 from gitops_tasks.sync.errors import ClusterError, KubeConfigError
@@ -22,6 +23,13 @@ from gitops_tasks.sync.errors import ClusterError, KubeConfigError
 KUBECONFIG_KEYS = ("value", "value.yaml")
 
 HomeCluster = Callable[[], Cluster | None]
+
+
+class SecretReader(Protocol):
+    """``(kind, name) → data`` in the Kustomization's namespace, or in ``namespace`` when given
+    (the controller-wide age key Secret); ``None`` when the object does not exist."""
+
+    def __call__(self, kind: str, name: str, namespace: str | None = None) -> Mapping[str, str] | None: ...
 
 
 def read_directory(secrets_dir: Path, namespace: str, name: str) -> dict[str, str] | None:
@@ -55,16 +63,17 @@ def read_cluster(cluster: Cluster, kind: str, namespace: str, name: str) -> dict
     return out
 
 
-def make_reader(
-    namespace: str, *, secrets_dir: Path, home: HomeCluster
-) -> Callable[[str, str], Mapping[str, str] | None]:
+def make_reader(namespace: str, *, secrets_dir: Path, home: HomeCluster) -> SecretReader:
     """A ``(kind, name) → data`` reader for ``namespace`` (cluster first, then the directory).
 
     An unreachable or refusing cluster falls back to the directory; when that has nothing either,
     the cluster's error is raised (:class:`ClusterError`).
     """
 
-    def read(kind: str, name: str) -> Mapping[str, str] | None:
+    default_namespace = namespace
+
+    def read(kind: str, name: str, namespace: str | None = None) -> Mapping[str, str] | None:
+        namespace = namespace or default_namespace
         failure: ClusterError | None = None
         try:
             cluster = home()

@@ -16,6 +16,9 @@ reason                          result     when
 ``BuildFailed``                 stalled    invalid YAML or object, kustomize failed, no
                                            kubectl, bad substitution (transient when a
                                            ``substituteFrom`` source is missing)
+``DecryptionFailed``            stalled    a SOPS-encrypted file or object that no key decrypts,
+                                           a MAC mismatch (transient while the decryption
+                                           Secret is missing)
 ``ReconciliationFailed``        stalled/   no usable kubeconfig; namespace not allowed;
                                 transient  the API refused an object (422/400/403 stall;
                                            unreachable, 404 namespace, 409, 5xx retry)
@@ -50,6 +53,7 @@ from gitops_tasks.sync.apply import CHANGING, Change, apply_plan, prune
 from gitops_tasks.sync.cluster import Cluster
 from gitops_tasks.sync.errors import (
     BuildError,
+    DecryptionError,
     DependencyError,
     HealthError,
     NoClusterConfigured,
@@ -76,6 +80,7 @@ BUILD_FAILED = "BuildFailed"
 RECONCILIATION_FAILED = "ReconciliationFailed"
 PRUNE_FAILED = "PruneFailed"
 HEALTH_CHECK_FAILED = "HealthCheckFailed"
+DECRYPTION_FAILED = "DecryptionFailed"
 #: Retry delay for ``waiting`` outcomes when ``spec.retryInterval`` is unset (seconds).
 DEFAULT_DEPENDENCY_RETRY_S = 5.0
 #: Changes listed in an event message before "and N more".
@@ -87,6 +92,7 @@ _REASONS: tuple[tuple[type[SyncError], str], ...] = (
     (DependencyError, DEPENDENCY_NOT_READY),
     (BuildError, BUILD_FAILED),
     (SubstituteError, BUILD_FAILED),
+    (DecryptionError, DECRYPTION_FAILED),
     (PruneError, PRUNE_FAILED),
     (HealthError, HEALTH_CHECK_FAILED),
 )

@@ -8,6 +8,7 @@ from typing import Any
 from celery import Celery, current_task, shared_task
 
 from gitops_tasks import tasknames
+from gitops_tasks.logsetup import log_fields
 from gitops_tasks.objects import kind_from_cli
 from gitops_tasks.objects.model import ObjectRef
 from gitops_tasks.objects.names import name_problem, namespace_problem
@@ -94,15 +95,17 @@ def run_kind(app: Celery, kind: str, namespace: str, name: str, *, reason: str) 
         queue = "priority" if why == "manual" else None
         return enqueue(app, ctx.guard, ctx.keys, again, reason=why, queue=queue)
 
-    summary = runner.run(
-        ref,
-        reason=reason,
-        ctx=ctx,
-        reconciler=reconciler,
-        enqueue_dependent=enqueue_dependent,
-        requeue=requeue,
-        task_id=_current_task_id(),
-    )
+    task_id = _current_task_id()
+    with log_fields(task_id=task_id, object=ref.key):
+        summary = runner.run(
+            ref,
+            reason=reason,
+            ctx=ctx,
+            reconciler=reconciler,
+            enqueue_dependent=enqueue_dependent,
+            requeue=requeue,
+            task_id=task_id,
+        )
     if summary.get("result") == "gone" and reason != "schedule":
         message = f"{task}: {ref} is not in the catalog (requested with reason {reason!r})"
         log.warning("%s", message)

@@ -12,6 +12,8 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from gitops_tasks.logsetup import add_log_fields
+from gitops_tasks.metrics import instruments
 from gitops_tasks.objects import interval_s
 from gitops_tasks.objects.model import Object, ObjectRef
 from gitops_tasks.objects.outcome import LockLost, Outcome
@@ -178,6 +180,8 @@ def _reconcile_locked(
         outcome = Outcome("transient", "ReconciliationFailed", redact(f"{type(exc).__name__}: {exc}"))
     outcome.message = redact(outcome.message)
     now = time.time()
+    add_log_fields(revision=outcome.revision)
+    instruments.reconciled(ref.kind, ref.namespace, ref.name, result=outcome.result, duration_s=now - started)
     status = summarise(prev, outcome, generation=generation, now=now, request_token=token)
     status["lastRunDurationSeconds"] = round(now - started, 3)
     delay = next_delay_s(

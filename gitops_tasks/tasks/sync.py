@@ -35,6 +35,8 @@ class SyncSettings:
     allowed_namespaces: tuple[str, ...] = ()
     sync_tag: str = ""
     strict_substitutions: bool = False
+    #: ``NAMESPACE/NAME`` of the controller-wide age key Secret (Flux's --sops-age-secret).
+    sops_age_secret: str = ""
 
 
 def sync_settings(settings: Settings) -> SyncSettings:
@@ -46,6 +48,11 @@ def sync_settings(settings: Settings) -> SyncSettings:
         allowed_namespaces=settings.allowed_namespaces,
         sync_tag=settings.sync_tag,
         strict_substitutions=settings.strict_substitutions,
+        sops_age_secret=(
+            settings.sops_age_secret
+            if "/" in settings.sops_age_secret or not settings.sops_age_secret
+            else f"{settings.default_namespace}/{settings.sops_age_secret}"
+        ),
     )
 
 
@@ -60,6 +67,7 @@ def sync_config(settings: Settings, sync: SyncSettings) -> SyncConfig:
         allowed_namespaces=sync.allowed_namespaces,
         strict_substitution=sync.strict_substitutions,
         sync_tag=sync.sync_tag,
+        sops_age_secret=sync.sops_age_secret,
     )
 
 

@@ -259,3 +259,22 @@ def test_an_apply_keeps_a_marker_beat_created_before_any_object(ctx) -> None:
     created = marker.ensure(ctx.client, ctx.keys, "beat")
     ctx.catalog.apply([repo("a")], entry_for=entry_for)
     assert marker.read(ctx.client, ctx.keys) == created
+
+
+def test_a_labels_only_change_is_stored_without_making_the_object_due(ctx) -> None:
+    key = "ImageRepository/default/app"
+    ctx.catalog.apply([image_repo("app")], entry_for=entry_for)
+    ctx.client.zadd(ctx.keys.schedule, {key: time.time() + 300})  # as after its first run
+    ctx.client.hdel(ctx.keys.pending, key)
+    labelled = image_repo("app")
+    labelled.metadata["labels"] = {"team": "web"}
+    [applied] = ctx.catalog.apply([labelled], entry_for=entry_for)
+    assert (applied.action, applied.generation) == ("configured", 1)
+    assert ctx.catalog.get(labelled.ref).metadata["labels"] == {"team": "web"}
+    assert ctx.client.zscore(ctx.keys.schedule, key) > time.time() + 200
+    assert ctx.client.hget(ctx.keys.pending, key) is None
+    # while a spec change makes it due at once
+    changed = image_repo("app")
+    changed.spec["interval"] = "1m"
+    assert ctx.catalog.apply([changed], entry_for=entry_for)[0].generation == 2
+    assert ctx.client.zscore(ctx.keys.schedule, key) <= time.time()

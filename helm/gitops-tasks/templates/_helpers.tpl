@@ -283,6 +283,20 @@ securityContext:
 {{- end }}
 {{- $_ := set $mounts $id true }}
 {{- end }}
+{{- range .Values.workers }}
+{{- $scaling := include "gitops-tasks.autoscaling" (list $ .) | fromYaml }}
+{{- if eq $scaling.mode "keda" }}
+{{- if or $.Values.broker.url $.Values.broker.existingSecret }}
+{{- fail (printf "workers[%s].autoscaling.mode=keda scales on Redis list lengths, but broker sets another broker: use mode hpa" .name) }}
+{{- end }}
+{{- if and (not $.Values.redis.enabled) (not $scaling.keda.address) }}
+{{- fail (printf "workers[%s].autoscaling.keda.address: give host:port of the external Redis (KEDA cannot read externalRedis.url)" .name) }}
+{{- end }}
+{{- end }}
+{{- if and $scaling.mode (lt (int $scaling.maxReplicas) (int $scaling.minReplicas)) }}
+{{- fail (printf "workers[%s].autoscaling: maxReplicas is below minReplicas" .name) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.objects (hasKey .Values.catalogFiles "values-objects.yaml") }}
 {{- fail "catalogFiles: the name values-objects.yaml is reserved for the objects list" }}
 {{- end }}
@@ -297,10 +311,29 @@ securityContext:
   "GITOPS_TASKS_FLOWER_PORT" "flower.port"
   "GITOPS_TASKS_LOG_LEVEL" "config.logLevel"
   "GITOPS_TASKS_KEY_PREFIX" "config.keyPrefix"
-  "GITOPS_TASKS_DEFAULT_NAMESPACE" "config.defaultNamespace" }}
+  "GITOPS_TASKS_DEFAULT_NAMESPACE" "config.defaultNamespace"
+  "GITOPS_TASKS_LOG_FORMAT" "config.logFormat"
+  "GITOPS_TASKS_METRICS_ADDRESS" "metrics"
+  "GITOPS_TASKS_METRICS_PORT" "metrics.port"
+  "GITOPS_TASKS_WORKER_METRICS_PORT" "metrics.port"
+  "GITOPS_TASKS_BEAT_METRICS_PORT" "metrics.port" }}
 {{- range $name, $_ := .Values.config.env }}
 {{- if hasKey $reserved $name }}
 {{- fail (printf "config.env.%s is set by the chart: use %s instead" $name (get $reserved $name)) }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* A pool's autoscaling: worker.autoscaling with the pool's own keys over it. Call with (list $ pool). */}}
+{{- define "gitops-tasks.autoscaling" -}}
+{{- $root := index . 0 }}
+{{- $pool := index . 1 }}
+{{- toYaml (mergeOverwrite (deepCopy $root.Values.worker.autoscaling) (deepCopy ($pool.autoscaling | default dict))) }}
+{{- end }}
+
+{{/* The metrics container port, shared by workers, beat and the collector. */}}
+{{- define "gitops-tasks.metricsPort" -}}
+- name: metrics
+  containerPort: {{ .Values.metrics.port }}
+  protocol: TCP
 {{- end }}
