@@ -25,7 +25,7 @@ from tests.procs import REPO_ROOT
 #: Where the figures go.
 BENCHMARKS_MD = REPO_ROOT / "BENCHMARKS.md"
 #: Section names, in the order they appear.
-ORDER = ("poll", "scheduler", "registry", "automation", "sync", "fleet", "sops", "receiver")
+ORDER = ("poll", "scheduler", "registry", "automation", "sync", "fleet", "sops", "receiver", "notify")
 
 
 def _run(name: str, command: str) -> Section:

@@ -68,6 +68,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             tasknames.AUTOMATION_RUN: {"queue": "automation"},
             tasknames.SYNC_APPLY: {"queue": "sync"},
             tasknames.RECONCILE: {"queue": "priority"},
+            tasknames.NOTIFY_DISPATCH: {"queue": "notify"},
         },
         # Task events leave the worker in batches (see gitops_tasks.consumer).
         "worker_consumer": "gitops_tasks.consumer:Consumer",

@@ -69,6 +69,27 @@ DEFAULT_REGISTRY_HOST_BACKOFF_MAX_S = 300.0
 DEFAULT_REGISTRY_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_REGISTRY_MAX_TAGS = 50_000
 DEFAULT_REGISTRY_MAX_PAGES = 500
+#: Notifications: the same object, message and revision is sent at most once in this window (Flux's).
+DEFAULT_NOTIFY_DEDUPE_S = 300.0
+#: A delivery that still fails after this long ends with a NotificationDispatchFailed event.
+DEFAULT_NOTIFY_MAX_AGE_S = 86_400.0
+#: First retry delay of a failed delivery; doubled per attempt up to the maximum (plus jitter).
+DEFAULT_NOTIFY_BACKOFF_BASE_S = 1.0
+DEFAULT_NOTIFY_BACKOFF_MAX_S = 60.0
+#: How long a sender holds a claimed (alert, object) lane: a worker killed mid-send has its message
+#: sent again this long after the claim (at-least-once). Provider timeouts are capped below it.
+DEFAULT_NOTIFY_LEASE_S = 60.0
+#: Sends in flight at once in one dispatch task (each to a different (alert, object) lane).
+DEFAULT_NOTIFY_CONCURRENCY = 8
+#: How often each worker looks for due deliveries and unrouted events (one cheap read each).
+DEFAULT_NOTIFY_TICK_S = 1.0
+#: Events kept for routing when no worker routes them (a separate stream from ``events``).
+DEFAULT_NOTIFY_INBOX_MAXLEN = 100_000
+#: Messages per second per provider host, by Provider type (a type absent here is not limited).
+DEFAULT_NOTIFY_TYPE_RPS: dict[str, float] = {
+    "slack": 1.0, "discord": 2.0, "msteams": 1.0, "googlechat": 1.0, "telegram": 1.0, "rocket": 1.0,
+    "webex": 1.0, "lark": 1.0, "zulip": 1.0, "matrix": 1.0,
+}  # fmt: skip
 #: Listen address of the metrics and health endpoints (``/metrics``, ``/healthz``, ``/readyz``).
 DEFAULT_METRICS_ADDRESS = "127.0.0.1"
 #: Port of ``gitops-tasks metrics`` (the catalog collector).
@@ -131,6 +152,18 @@ class Settings:
     registry_max_response_bytes: int = DEFAULT_REGISTRY_MAX_RESPONSE_BYTES
     registry_max_tags: int = DEFAULT_REGISTRY_MAX_TAGS
     registry_max_pages: int = DEFAULT_REGISTRY_MAX_PAGES
+    notify_dedupe_s: float = DEFAULT_NOTIFY_DEDUPE_S
+    notify_max_age_s: float = DEFAULT_NOTIFY_MAX_AGE_S
+    notify_backoff_base_s: float = DEFAULT_NOTIFY_BACKOFF_BASE_S
+    notify_backoff_max_s: float = DEFAULT_NOTIFY_BACKOFF_MAX_S
+    notify_concurrency: int = DEFAULT_NOTIFY_CONCURRENCY
+    notify_lease_s: float = DEFAULT_NOTIFY_LEASE_S
+    notify_tick_s: float = DEFAULT_NOTIFY_TICK_S
+    notify_inbox_maxlen: int = DEFAULT_NOTIFY_INBOX_MAXLEN
+    #: Per-type provider rates (settings file only): {"slack": 1.0}; replaces the defaults given.
+    notify_type_rps: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_NOTIFY_TYPE_RPS))
+    #: Per-host provider rates (settings file only): {"hooks.slack.com": {"rps": 1, "burst": 1}}.
+    notify_hosts: dict[str, dict[str, float]] = field(default_factory=dict)
     #: Append "[ci skip]" to automation commit messages (Flux v1's --git-ci-skip).
     git_ci_skip: bool = False
     #: Compute and report automation changes but push nothing (Flux v1's --git-readonly).
@@ -307,6 +340,14 @@ ENV_VARS: dict[str, str] = {
     "registry_max_response_bytes": "GITOPS_TASKS_REGISTRY_MAX_RESPONSE_BYTES",
     "registry_max_tags": "GITOPS_TASKS_REGISTRY_MAX_TAGS",
     "registry_max_pages": "GITOPS_TASKS_REGISTRY_MAX_PAGES",
+    "notify_dedupe_s": "GITOPS_TASKS_NOTIFY_DEDUPE_S",
+    "notify_max_age_s": "GITOPS_TASKS_NOTIFY_MAX_AGE_S",
+    "notify_backoff_base_s": "GITOPS_TASKS_NOTIFY_BACKOFF_BASE_S",
+    "notify_backoff_max_s": "GITOPS_TASKS_NOTIFY_BACKOFF_MAX_S",
+    "notify_concurrency": "GITOPS_TASKS_NOTIFY_CONCURRENCY",
+    "notify_lease_s": "GITOPS_TASKS_NOTIFY_LEASE_S",
+    "notify_tick_s": "GITOPS_TASKS_NOTIFY_TICK_S",
+    "notify_inbox_maxlen": "GITOPS_TASKS_NOTIFY_INBOX_MAXLEN",
     "git_ci_skip": "GITOPS_TASKS_GIT_CI_SKIP",
     "git_readonly": "GITOPS_TASKS_GIT_READONLY",
     "kubeconfig": "GITOPS_TASKS_KUBECONFIG",

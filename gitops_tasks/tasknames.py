@@ -17,6 +17,10 @@ SYNC_APPLY = "gitops.sync.apply"
 #: Reconcile any kind now (dispatches on ``kind``); what ``gitops-tasks reconcile`` sends.
 RECONCILE = "gitops.reconcile"
 
+#: Route new events to the Alerts they match and send the notifications that are due (no
+#: arguments but an optional ``reason``; every worker's tick sends it when something waits).
+NOTIFY_DISPATCH = "gitops.notify.dispatch"
+
 #: Kind → the task that reconciles it on a schedule. Kinds absent here load and validate but have
 #: no reconciler yet (they are not scheduled).
 TASK_BY_KIND: dict[str, str] = {

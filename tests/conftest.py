@@ -29,6 +29,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture
 def gt_env(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
     """Environment for gitops-tasks processes: its own Redis database, data, secrets and cache dirs."""
+    return env_with_own_database(redis_server, tmp_path)
+
+
+def env_with_own_database(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
+    """What ``gt_env`` gives, for fixtures of a wider scope: a fresh Redis database of its own."""
     db = next(_databases) % 256
     import redis
 

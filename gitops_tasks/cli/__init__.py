@@ -3,7 +3,8 @@
 One module per command group, each with a ``register(sub)`` adding its sub-commands: ``objects``
 (apply, get, delete), ``run`` (reconcile, suspend, resume), ``events``, ``build`` (build, diff),
 ``images`` (images update, release, automate, deautomate, lock, unlock), ``policy`` (policy
-latest), ``stack`` (worker, beat, flower, up), ``metrics``, ``receiver`` (the webhook service),
+latest), ``notify`` (notify test), ``stack`` (worker, beat, flower, up), ``metrics``,
+``receiver`` (the webhook service),
 ``completion``; ``common`` holds what they share (settings, the stores, the catalog's verdict) and
 ``view`` the formatting. The top layer: nothing else in ``gitops_tasks`` imports it
 (``lint-imports`` holds this).
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         images,
         inspect,
         metrics,
+        notify,
         objects,
         policy,
         receiver,
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         health,
         inspect,
         metrics,
+        notify,
     )
     for group in groups:
         group.register(sub)

@@ -388,7 +388,24 @@ def _rows(ctx: Any, objects: list[Object]) -> list[dict[str, Any]]:
     from gitops_tasks.cli import view
 
     refs = [o.ref for o in objects]
-    return view.rows(objects, ctx.status.get_many(refs), ctx.catalog.next_run(refs))
+    return view.rows(objects, ctx.status.get_many(refs), ctx.catalog.next_run(refs), _deliveries(ctx, refs))
+
+
+#: Kinds whose ``get`` rows carry delivery figures (pending, last delivery, last error).
+_DELIVERING_KINDS = ("Alert", "Provider")
+
+
+def _deliveries(ctx: Any, refs: list[Any]) -> list[dict[str, Any] | None]:
+    from gitops_tasks.cli import view
+
+    wanted = [ref for ref in refs if ref.kind in _DELIVERING_KINDS]
+    if not wanted:
+        return [None] * len(refs)
+    pipe = ctx.client.pipeline(transaction=False)
+    for ref in wanted:
+        pipe.hgetall(ctx.keys.notify_stats(ref.key))
+    found = dict(zip([ref.key for ref in wanted], pipe.execute(), strict=True))
+    return [view.delivery(found[ref.key]) if ref.key in found else None for ref in refs]
 
 
 def _print_tables(items: list[dict[str, Any]], kinds: list[str], args: argparse.Namespace) -> bool:

@@ -67,31 +67,53 @@ def _parse_iso(text: str | None) -> float | None:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
+def delivery(stats: dict[str, str]) -> dict[str, Any]:
+    """An Alert's or Provider's delivery figures (from ``Keys.notify_stats``) as ``get`` shows them."""
+    last = float(stats["lastDelivery"]) if stats.get("lastDelivery") else None
+    return {
+        "pending": max(0, int(stats.get("pending", 0))),
+        "delivered": int(stats.get("delivered", 0)),
+        "failed": int(stats.get("failed", 0)),
+        "lastDelivery": _iso(last) if last is not None else None,
+        "lastError": redact(stats.get("lastError", "")),
+    }
+
+
 def rows(
-    objects: list[Object], statuses: list[dict[str, Any]], next_runs: list[float | None]
+    objects: list[Object],
+    statuses: list[dict[str, Any]],
+    next_runs: list[float | None],
+    deliveries: list[dict[str, Any] | None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Machine-readable view of each object (what ``-o json``/``-o yaml`` print)."""
+    """Machine-readable view of each object (what ``-o json``/``-o yaml`` print). ``deliveries``:
+    per object, its :func:`delivery` figures (Alerts and Providers) or None."""
     out = []
-    for obj, status, next_run in zip(objects, statuses, next_runs, strict=True):
+    sent_by = deliveries or [None] * len(objects)
+    for obj, status, next_run, sent in zip(objects, statuses, next_runs, sent_by, strict=True):
         ready = condition(status, "Ready") or {}
-        out.append(
-            {
-                "kind": obj.kind,
-                "namespace": obj.namespace,
-                "name": obj.name,
-                "state": state(obj, status),
-                "ready": ready.get("status", "Unknown"),
-                "reason": ready.get("reason", ""),
-                "message": ready.get("message", ""),
-                "revision": revision(status),
-                "suspended": obj.suspended,
-                "owner": _owner(obj),
-                "lastRun": status.get("lastRunTime"),
-                "nextRun": None if next_run is None or obj.suspended else _iso(next_run),
-                "status": _masked(status),
-                "spec": _masked(obj.spec),
-            }
-        )
+        row = {
+            "kind": obj.kind,
+            "namespace": obj.namespace,
+            "name": obj.name,
+            "state": state(obj, status),
+            "ready": ready.get("status", "Unknown"),
+            "reason": ready.get("reason", ""),
+            "message": ready.get("message", ""),
+            "revision": revision(status),
+            "suspended": obj.suspended,
+            "owner": _owner(obj),
+            "lastRun": status.get("lastRunTime"),
+            "nextRun": None if next_run is None or obj.suspended else _iso(next_run),
+            "status": _masked(status),
+            "spec": _masked(obj.spec),
+        }
+        if sent is not None:
+            row["delivery"] = sent
+            row["revision"] = f"{sent['pending']} pending"
+            row["lastRun"] = sent["lastDelivery"]
+            if sent["lastError"] and sent["pending"]:
+                row["message"] = f"{row['message']}; last error: {sent['lastError']}".lstrip("; ")
+        out.append(row)
     return out
 
 

@@ -30,11 +30,29 @@ class Event:
         return ObjectRef(self.kind, self.namespace, self.name)
 
 
+#: Events kept in the notify inbox while nothing routes them (see ``Keys.notify_inbox``).
+DEFAULT_INBOX_MAXLEN = 100_000
+
+
 class EventLog:
-    def __init__(self, client: redis.Redis, keys: Keys, *, maxlen: int = 10_000) -> None:
+    """The capped event stream. Each event also enters the notify inbox in the same transaction,
+    so an Alert sees it even when the capped stream has moved on; ``on_emit`` (if given) is called
+    after each event is stored (the worker queues a notify dispatch with it)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        maxlen: int = 10_000,
+        inbox_maxlen: int = DEFAULT_INBOX_MAXLEN,
+        on_emit: Callable[[], None] | None = None,
+    ) -> None:
         self.client = client
         self.keys = keys
         self.maxlen = maxlen
+        self.inbox_maxlen = inbox_maxlen
+        self.on_emit = on_emit
 
     def emit(self, ref: ObjectRef, *, severity: str, reason: str, message: str, revision: str = "") -> str:
         fields = {
@@ -47,7 +65,13 @@ class EventLog:
             "revision": revision or "",
             "time": repr(time.time()),
         }
-        return str(self.client.xadd(self.keys.events, fields, maxlen=self.maxlen, approximate=True))
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xadd(self.keys.events, fields, maxlen=self.maxlen, approximate=True)
+        pipe.xadd(self.keys.notify_inbox, fields, maxlen=self.inbox_maxlen, approximate=True)
+        entry_id, _inbox_id = pipe.execute()
+        if self.on_emit is not None:
+            self.on_emit()
+        return str(entry_id)
 
     def recent(
         self, *, count: int = 100, ref: ObjectRef | None = None, match: Callable[[Event], bool] | None = None

@@ -129,3 +129,54 @@ class Keys:
         """Hash: the global token bucket of one Receiver path (requests per second it may take)."""
         digest = hashlib.sha256(path.encode()).hexdigest()[:32]
         return f"{self.prefix}rl:hook:{digest}"
+
+    # Notifications (gitops_tasks.notify): the inbox, the outbox and what delivery remembers.
+
+    @property
+    def notify_inbox(self) -> str:
+        """Stream: every event, written with it, until the notify router has matched it to Alerts
+        (consumer group ``notify``); routed entries are deleted."""
+        return f"{self.prefix}notify:inbox"
+
+    def notify_lane(self, lane: str) -> str:
+        """Sorted set (all scores 0, ordered by member): the pending deliveries of one
+        (alert, object) lane, members being zero-padded event ids (oldest first)."""
+        return f"{self.prefix}notify:lane:{lane}"
+
+    def notify_record(self, lane: str, member: str) -> str:
+        """Hash: one delivery record (event JSON, alert, provider, created, attempts, last error)."""
+        return f"{self.prefix}notify:rec:{lane}:{member}"
+
+    @property
+    def notify_due(self) -> str:
+        """Sorted set: lane → when its head delivery may be tried (a claim moves it a lease ahead)."""
+        return f"{self.prefix}notify:due"
+
+    def notify_state(self, lane: str) -> str:
+        """Hash: the last state one lane's Alert saw of its object (``failing``, ``revision``), for
+        the ``transitions`` mode."""
+        return f"{self.prefix}notify:state:{lane}"
+
+    def notify_stats(self, object_key: str) -> str:
+        """Hash: delivery figures of one Alert or Provider (pending, delivered, failed, last
+        delivery time, last error)."""
+        return f"{self.prefix}notify:stats:{object_key}"
+
+    def notify_dedupe(self, digest: str) -> str:
+        """String with TTL: an (object, message, revision) sent within the dedupe window."""
+        return f"{self.prefix}notify:dedupe:{digest}"
+
+    @property
+    def notify_router_lock(self) -> str:
+        """String with TTL: held by the one process routing the inbox (keeps lanes in order)."""
+        return f"{self.prefix}notify:router"
+
+    @property
+    def notify_kick(self) -> str:
+        """String with TTL: set while a notify dispatch task is queued (at most one waits)."""
+        return f"{self.prefix}notify:kick"
+
+    @property
+    def notify_readiness(self) -> str:
+        """String with TTL: set by the worker that refreshes Alert and Provider readiness now."""
+        return f"{self.prefix}notify:readiness"

@@ -28,6 +28,8 @@ class Context:
     #: this context serves is lost; reconcilers call it before each side effect (a push, an
     #: apply, a prune). The process-wide context has no run lock; see :meth:`for_run`.
     ensure_held: Callable[[], None] = field(default=_no_lock, compare=False)
+    #: Queue a notify dispatch after each event (workers; the command line leaves it to their tick).
+    notify_on_emit: bool = False
 
     def for_run(self, ensure_held: Callable[[], None]) -> Context:
         """This context (same Redis client and stores) for one run guarded by ``ensure_held``."""
@@ -55,7 +57,18 @@ class Context:
 
     @cached_property
     def events(self) -> EventLog:
-        return EventLog(self.client, self.keys, maxlen=self.settings.events_maxlen)
+        return EventLog(
+            self.client,
+            self.keys,
+            maxlen=self.settings.events_maxlen,
+            inbox_maxlen=self.settings.notify_inbox_maxlen,
+            on_emit=self._kick_notify if self.notify_on_emit else None,
+        )
+
+    def _kick_notify(self) -> None:
+        from gitops_tasks.tasks.notify import kick
+
+        kick(self)
 
     @cached_property
     def guard(self) -> EnqueueGuard:
@@ -90,6 +103,6 @@ def context() -> Context:
             from celery import current_app
 
             settings = getattr(current_app.conf, "gitops_settings", None) or Settings.from_env()
-            _context = Context(settings)
+            _context = Context(settings, notify_on_emit=True)
             _pid = os.getpid()
         return _context
