@@ -25,8 +25,6 @@ from typing import Any
 
 from aiohttp import web
 
-from gitops_tasks.metrics.exposition import CONTENT_TYPE, process_metrics
-from gitops_tasks.metrics.instruments import RECEIVER_REQUESTS
 from gitops_tasks.objects.model import ObjectRef
 from gitops_tasks.receivers.directory import Directory, Entry
 from gitops_tasks.receivers.hooks import Hook
@@ -115,6 +113,11 @@ def make_app(service: Service) -> web.Application:
 
     async def close_pool(app: web.Application) -> None:
         pool.shutdown(wait=False, cancel_futures=True)
+
+    # prometheus_client is imported here, not at import time: a worker chooses its multiprocess
+    # directory first, and the CLI imports this module while building its parser.
+    from gitops_tasks.metrics.exposition import CONTENT_TYPE, process_metrics
+    from gitops_tasks.metrics.instruments import RECEIVER_REQUESTS
 
     async def metrics(request: web.Request) -> web.Response:
         body = await blocking(process_metrics)

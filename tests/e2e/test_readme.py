@@ -4,8 +4,11 @@ commit-and-push, and another system enqueueing work by task name."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -31,14 +34,24 @@ def _declare(cli, tmp_path: Path, name: str) -> None:
 
 
 def _bash(script: str, env: dict[str, str], cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    """Run ``script`` as pasted, in a session of its own: whatever it left running (background jobs
+    of a snippet that failed or timed out) is killed with it."""
+    proc = subprocess.Popen(
         ["bash", "-euo", "pipefail", "-c", script],
         env=env,
         cwd=cwd,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
+        start_new_session=True,
     )
+    try:
+        out, err = proc.communicate()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def test_readme_commands_use_the_virtualenv_made_by_make_install() -> None:

@@ -145,6 +145,8 @@ def stack(
         wait_for(lambda: _ready(s.metrics_port), timeout_s=60, what="the collector's /readyz")
     except AssertionError:
         print(s.logs())
+        for proc in s.procs.values():
+            proc.stop()
         raise
     yield s
     for proc in s.procs.values():

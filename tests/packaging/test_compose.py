@@ -17,7 +17,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
-CORE_SERVICES = {"redis", "worker", "beat", "flower"}
+CORE_SERVICES = {"redis", "worker", "beat", "flower", "receiver"}
 GITOPS_TASKS_SERVICES = CORE_SERVICES - {"redis"}
 #: Longest a validator may take; both answer in about a second.
 DEFAULT_TOOL_TIMEOUT_S = 60
@@ -57,7 +57,7 @@ def test_compose_file_matches_the_compose_specification_schema() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_compose_runs_redis_worker_beat_and_flower_by_default(services: dict[str, Any]) -> None:
+def test_compose_runs_redis_worker_beat_flower_and_the_receiver_by_default(services: dict[str, Any]) -> None:
     default = {name for name, spec in services.items() if not spec.get("profiles")}
     assert default == CORE_SERVICES
 

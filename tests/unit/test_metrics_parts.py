@@ -190,3 +190,17 @@ def test_a_task_run_inside_the_loop_keeps_the_solo_heartbeat_fresh() -> None:
     threads.touch()
     threads.task_started()
     assert threads.touched_at is not None and not threads.alive(now=threads.touched_at + 11)
+
+
+def test_building_the_cli_imports_no_prometheus_client() -> None:
+    """A worker chooses its multiprocess directory before prometheus_client is imported; the
+    parser (every command module) must not import it first."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from gitops_tasks.cli import build_parser; build_parser(); "
+        "print('prometheus_client' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
