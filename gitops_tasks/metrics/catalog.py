@@ -15,6 +15,8 @@ run. It yields:
 - ``gitops_tasks_beat_leader_present``: whether any beat holds the leader lock.
 - ``gitops_tasks_registry_rate_limit_rps{host}`` and ``…_blocked_seconds{host}``: each registry
   host's shared rate now (halved after 429s, recovering) and how long it stays blocked.
+- ``gitops_tasks_notification_backlog{namespace,name}``: deliveries waiting for each Provider, and
+  ``gitops_tasks_notification_lanes_due``: outbox lanes due now.
 """
 
 from __future__ import annotations
@@ -155,6 +157,34 @@ class CatalogCollector:
             yield self._queues()
         if self.buckets is not None:
             yield from self._registry_hosts()
+        yield from self._notifications()
+
+    def _notifications(self) -> Iterator[Metric]:
+        """The outbox: deliveries waiting per Provider, and how many (alert, object) lanes are due."""
+        providers = sorted(
+            k.decode() if isinstance(k, bytes) else k
+            for k in self.client.smembers(self.keys.catalog_kind("Provider"))
+        )
+        pipe = self.client.pipeline(transaction=False)
+        for key in providers:
+            pipe.hget(self.keys.notify_stats(key), "pending")
+        seconds, micros = self.client.time()
+        pipe.zcount(self.keys.notify_due, "-inf", float(seconds) + micros / 1_000_000)
+        *pending, due = pipe.execute()
+        backlog = GaugeMetricFamily(
+            "gitops_tasks_notification_backlog",
+            "Notifications waiting in the outbox for a Provider (not yet delivered or ended).",
+            labels=["namespace", "name"],
+        )
+        for key, value in zip(providers, pending, strict=True):
+            _, namespace, name = key.split("/", 2)
+            backlog.add_metric([namespace, name], max(0, int(value or 0)))
+        yield backlog
+        yield GaugeMetricFamily(
+            "gitops_tasks_notification_lanes_due",
+            "Outbox lanes (alert, object) whose next delivery is due now (senders behind when it grows).",
+            value=due,
+        )
 
     def _objects(self) -> Iterator[Metric]:
         raw = self.client.hgetall(self.keys.catalog)

@@ -105,3 +105,28 @@ def test_events_a_dead_router_had_read_are_routed_once_by_the_next(ctx: Context,
     assert _run(ctx) == {"routed": 2, "delivered": 2}
     assert [r.json()["message"] for r in hooks.delivered("/again")] == ["first", "second"]
     assert ctx.client.xlen(ctx.keys.notify_inbox) == 0 and _pending(ctx) == 0
+
+
+def test_the_catalog_collector_reports_the_backlog_per_provider(ctx: Context, hooks: NotifyServer) -> None:
+    from prometheus_client.core import GaugeMetricFamily
+
+    from gitops_tasks.metrics.catalog import CatalogCollector
+
+    def backlog() -> dict[tuple[str, ...], float]:
+        metrics = list(CatalogCollector(ctx.client, ctx.keys, queues=()).collect())
+        family = next(m for m in metrics if m.name == "gitops_tasks_notification_backlog")
+        assert isinstance(family, GaugeMetricFamily)
+        return {tuple(s.labels.values()): s.value for s in family.samples}
+
+    hooks.set("/backlog", status=503)
+    ctx = _with(ctx, notify_backoff_max_s=0.2)
+    ctx.catalog.apply(load_text(_objects(hooks.url("/backlog")), filename="n.yaml"), entry_for=entry_for)
+    assert backlog() == {("default", "hook"): 0.0}
+    _emit(ctx, "one")
+    _emit(ctx, "two")
+    notify_tasks.router(ctx).route_all()
+    assert list(backlog().values()) == [2.0]
+    hooks.set("/backlog", status=200)
+    wait_for(
+        lambda: _run(ctx).get("delivered") and list(backlog().values()) == [0.0], what="the backlog to drain"
+    )
