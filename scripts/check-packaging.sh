@@ -222,7 +222,10 @@ def check_everything(docs):
 
 def check_metrics_and_autoscaling(docs):
     monitors = sorted(d["metadata"]["name"] for d in find(docs, "ServiceMonitor"))
-    assert monitors == sorted([f"{FULL}-beat", f"{FULL}-metrics", f"{FULL}-worker-registry", f"{FULL}-worker-rest"]), monitors
+    assert monitors == sorted([f"{FULL}-beat", f"{FULL}-metrics", f"{FULL}-receiver", f"{FULL}-worker-registry",
+                               f"{FULL}-worker-rest"]), monitors
+    receiver = one(docs, "ServiceMonitor", f"{FULL}-receiver")["spec"]
+    assert receiver["endpoints"][0]["port"] == "http" and receiver["endpoints"][0]["path"] == "/metrics", receiver
     services = {d["metadata"]["name"]: d for d in find(docs, "Service")}
     for name in ("beat-metrics", "worker-registry-metrics", "worker-rest-metrics", "metrics"):
         service = services[f"{FULL}-{name}"]
