@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import machine
-from benchmarks.bench_sync import EmulatorProcess, write_section
+from benchmarks.bench_sync import EmulatorProcess, publish
 from benchmarks.report import Section, median, table
 from benchmarks.stack import (
     children_cpu_seconds,
@@ -579,13 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m " + " ".join(["benchmarks.bench_fleet", *(sys.argv[1:] if argv is None else argv)])
     figures = measure(runs=args.runs, kustomizations=args.kustomizations)
     figures.update(measured_at=datetime.now(UTC), code=machine.code_version())
-    section = render(figures, command=command)
-    if args.no_write:
-        print(section.markdown)
-    else:
-        write_section(section)
-        print(f"wrote section {section.name}")
-    return 0
+    return publish(render(figures, command=command), no_write=args.no_write)
 
 
 if __name__ == "__main__":

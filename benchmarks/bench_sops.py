@@ -256,7 +256,7 @@ def render(figures: dict[str, Any], *, command: str) -> Section:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.bench_sync import write_section
+    from benchmarks.bench_sync import publish
 
     parser = argparse.ArgumentParser(description="SOPS decryption's share of a sync; writes its section.")
     parser.add_argument(
@@ -271,13 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m " + " ".join(["benchmarks.bench_sops", *(sys.argv[1:] if argv is None else argv)])
     figures = measure(secrets=args.secrets, repeats=args.repeats)
     figures.update(measured_at=datetime.now(UTC), code=machine.code_version())
-    section = render(figures, command=command)
-    if args.no_write:
-        print(section.markdown)
-    else:
-        write_section(section)
-        print(f"wrote section {section.name} of {BENCHMARKS_MD}")
-    return 0
+    return publish(render(figures, command=command), no_write=args.no_write)
 
 
 if __name__ == "__main__":

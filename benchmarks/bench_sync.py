@@ -1121,6 +1121,17 @@ def _flux_comparison(figures: dict[str, Any], by_phase: list[list[Phase]]) -> li
 # --------------------------------------------------------------------------- BENCHMARKS.md
 
 
+def publish(section: Section, *, no_write: bool) -> int:
+    """A benchmark's ``main`` ending: print the section (``--no-write``) or write it into
+    BENCHMARKS.md; the exit status."""
+    if no_write:
+        print(section.markdown)
+    else:
+        write_section(section)
+        print(f"wrote section {section.name} of {BENCHMARKS_MD}")
+    return 0
+
+
 def write_section(section: Section) -> None:
     """Replace the section's body between its markers, or append the section at the end; the
     rest of the file is left byte for byte as it is (other benchmarks write other sections)."""
@@ -1159,13 +1170,7 @@ def main(argv: list[str] | None = None) -> int:
         multi=None if args.no_multi else DEFAULT_MULTI,
     )
     figures.update(command=command, measured_at=datetime.now(UTC), code=machine.code_version())
-    section = render(figures, command=command)
-    if args.no_write:
-        print(section.markdown)
-    else:
-        write_section(section)
-        print(f"wrote section {section.name} of {BENCHMARKS_MD}")
-    return 0
+    return publish(render(figures, command=command), no_write=args.no_write)
 
 
 if __name__ == "__main__":
